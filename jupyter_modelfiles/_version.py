@@ -1,0 +1,3 @@
+"""The version of jupyter-modelfiles."""
+
+__version__ = "0.1.0"

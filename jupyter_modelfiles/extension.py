@@ -1,0 +1,86 @@
+"""The jupyter-server extension: configuration, service construction and routes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode, default, validate
+
+from ._version import __version__
+from .events import EventBus
+from .files.store import FileStore
+from .services import Services
+from .state import Database
+
+
+class ModelFilesApp(ExtensionApp):
+    """Model catalogs, resumable downloads, an uploaded-files store and model loading."""
+
+    name = "jupyter_modelfiles"
+    description = __doc__
+    version = __version__
+    load_other_extensions = True
+
+    root_dir = Unicode(
+        help="Where jupyter-modelfiles keeps its state database, uploads and downloads.",
+    ).tag(config=True)
+
+    @default("root_dir")
+    def _default_root_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "modelfiles")
+
+    max_upload_size = Int(
+        512 * 1024 * 1024,
+        help="Largest accepted upload in bytes; larger uploads are refused with 413 while "
+        "streaming.",
+    ).tag(config=True)
+
+    @validate("max_upload_size")
+    def _check_max_upload_size(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] <= 0:
+            raise ValueError("max_upload_size must be positive")
+        return int(proposal["value"])
+
+    signed_url_default_expiry_hours = Float(
+        24.0, help="Lifetime of a signed file URL when the request names no expiry."
+    ).tag(config=True)
+
+    signed_url_max_expiry_hours = Float(
+        24.0 * 30, help="Longest lifetime a signed file URL may be given."
+    ).tag(config=True)
+
+    services: Services | None = None
+
+    def initialize_settings(self) -> None:
+        root = Path(self.root_dir).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        db = Database(root / "state.sqlite3")
+        events = EventBus()
+        files = FileStore(
+            root,
+            db,
+            events,
+            max_upload_size=self.max_upload_size,
+            default_expiry_hours=self.signed_url_default_expiry_hours,
+            max_expiry_hours=self.signed_url_max_expiry_hours,
+        )
+        self.services = Services(db=db, events=events, files=files)
+        self.settings["modelfiles"] = self.services
+        os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
+        self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import default_handlers
+
+        self.handlers.extend(default_handlers)
+
+    async def stop_extension(self) -> None:
+        if self.services is None:
+            return
+        await self.services.files.close()
+        self.services.db.close()
+        self.services = None

@@ -1,0 +1,12 @@
+"""Tornado handlers: one module per API area; ``default_handlers`` is the route table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import files, openapi
+
+default_handlers: list[tuple[str, Any]] = [
+    *files.default_handlers,
+    *openapi.default_handlers,
+]
