@@ -14,9 +14,17 @@ class ModelFilesError(Exception):
     status: int = 400
     code: str = "INVALID_REQUEST"
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
         if status is not None:
             self.status = status
         if code is not None:

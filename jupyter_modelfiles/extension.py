@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class ModelFilesApp(ExtensionApp):
     ).tag(config=True)
 
     services: Services | None = None
+    _started = False
 
     def initialize_settings(self) -> None:
         root = Path(self.root_dir).expanduser()
@@ -72,6 +74,21 @@ class ModelFilesApp(ExtensionApp):
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # the server starts its loop later: _start_jupyter_server_extension
+        self._start_services()
+
+    def _start_services(self) -> None:
+        """Start background work (sweeps, download queue); needs the running server loop."""
+        if self.services is None or self._started:
+            return
+        self._started = True
+        self.services.files.start()
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self._start_services()
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers

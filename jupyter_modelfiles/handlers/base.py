@@ -62,16 +62,24 @@ class ModelFilesHandler(APIHandler):
                     "message": "internal error; see the Jupyter server log",
                 }
             }
-        self.clear_header("Content-Disposition")
-        self.clear_header("Content-Range")
+        for name in ("Content-Disposition", "Content-Range", "Content-Length", "ETag"):
+            self.clear_header(name)
+        if isinstance(error, ModelFilesError):
+            for name, value in error.headers.items():
+                self.set_header(name, value)
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ModelFilesError):
-            self.log.info("%s %s -> %s: %s", self.request.method, self.request.path,
-                          value.status, value.message)
+            self.log.info(
+                "%s %s -> %s: %s",
+                self.request.method,
+                self.request.path,
+                value.status,
+                value.message,
+            )
             return
         super().log_exception(typ, value, tb)
 
@@ -109,7 +117,9 @@ class ModelFilesHandler(APIHandler):
         try:
             value = int(raw)
         except ValueError:
-            raise InvalidRequest(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+            raise InvalidRequest(
+                f"query parameter {name!r} must be an integer, got {raw!r}"
+            ) from None
         if minimum is not None and value < minimum:
             raise InvalidRequest(f"query parameter {name!r} must be >= {minimum}, got {value}")
         if maximum is not None and value > maximum:
@@ -117,7 +127,11 @@ class ModelFilesHandler(APIHandler):
         return value
 
     def query_float(
-        self, name: str, default: float, *, minimum: float | None = None,
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float | None = None,
         maximum: float | None = None,
     ) -> float:
         raw = self.get_query_argument(name, None)
@@ -126,9 +140,13 @@ class ModelFilesHandler(APIHandler):
         try:
             value = float(raw)
         except ValueError:
-            raise InvalidRequest(f"query parameter {name!r} must be a number, got {raw!r}") from None
-        if value != value or (minimum is not None and value < minimum) or (
-            maximum is not None and value > maximum
+            raise InvalidRequest(
+                f"query parameter {name!r} must be a number, got {raw!r}"
+            ) from None
+        if (
+            value != value
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
         ):
             raise InvalidRequest(
                 f"query parameter {name!r} must be between {minimum} and {maximum}, got {raw!r}"

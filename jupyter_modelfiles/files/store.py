@@ -1,0 +1,422 @@
+"""The uploaded-files store: blobs under ``root/files``, records in SQLite.
+
+A file is published by renaming its fsynced temp file into place and only then recording it,
+so nothing half-written is ever listed; start-up removes temp files and unrecorded blobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequest, NotFound
+from ..events import EventBus
+from ..state import Database
+from .models import (
+    DEFAULT_PURPOSE,
+    PURPOSES,
+    SAMPLE_TYPES,
+    FileRecord,
+    ListQuery,
+    ListResult,
+    default_sample_type,
+)
+from .names import clean_filename, is_valid_id
+from .signing import UrlSigner
+from .upload import MultipartUpload
+
+SCHEMA = [
+    """
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        sample_type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        mimetype TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        num_lines INTEGER,
+        total_requests INTEGER,
+        expires_at INTEGER,
+        status TEXT NOT NULL DEFAULT 'processed',
+        visibility TEXT NOT NULL DEFAULT 'workspace'
+    );
+    CREATE INDEX files_purpose ON files(purpose, seq);
+    CREATE INDEX files_source ON files(source, seq);
+    CREATE INDEX files_sample_type ON files(sample_type, seq);
+    CREATE INDEX files_mimetype ON files(mimetype, seq);
+    CREATE INDEX files_expires ON files(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE VIRTUAL TABLE files_fts USING fts5(
+        filename, content='files', content_rowid='seq', tokenize='trigram'
+    );
+    CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
+        INSERT INTO files_fts(rowid, filename) VALUES (new.seq, new.filename);
+    END;
+    CREATE TRIGGER files_fts_delete AFTER DELETE ON files BEGIN
+        INSERT INTO files_fts(files_fts, rowid, filename) VALUES ('delete', old.seq, old.filename);
+    END;
+    """,
+]
+
+_COLUMNS = (
+    "id, bytes, created_at, filename, purpose, sample_type, source, mimetype, sha256, "
+    "num_lines, total_requests, expires_at, status, visibility"
+)
+_EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
+LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
+SWEEP_INTERVAL = 60.0
+
+
+def _record(row: sqlite3.Row) -> FileRecord:
+    return FileRecord(**{key: row[key] for key in row.keys() if key != "seq"})  # noqa: SIM118
+
+
+def guess_mimetype(filename: str, declared: str | None) -> str:
+    if declared and declared.split(";")[0].strip() not in ("", "application/octet-stream"):
+        return declared.split(";")[0].strip()
+    ext = os.path.splitext(filename)[1].lower()
+    if ext in _EXTRA_TYPES:
+        return _EXTRA_TYPES[ext]
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def check_purpose(purpose: str | None) -> str:
+    if purpose is None or purpose == "":
+        return DEFAULT_PURPOSE
+    if purpose not in PURPOSES:
+        raise InvalidRequest(f"unknown purpose {purpose[:64]!r}; use one of: {', '.join(PURPOSES)}")
+    return purpose
+
+
+def check_sample_type(sample_type: str | None, purpose: str) -> str:
+    if not sample_type:
+        return default_sample_type(purpose)
+    if sample_type not in SAMPLE_TYPES:
+        raise InvalidRequest(
+            f"unknown sample_type {sample_type[:64]!r}; use one of: {', '.join(SAMPLE_TYPES)}"
+        )
+    return sample_type
+
+
+class FileStore:
+    """Store, list, serve and sign uploaded files."""
+
+    def __init__(
+        self,
+        root: Path,
+        db: Database,
+        events: EventBus,
+        *,
+        max_upload_size: int = 512 * 1024 * 1024,
+        default_expiry_hours: float = 24.0,
+        max_expiry_hours: float = 24.0 * 30,
+    ):
+        self.root = Path(root)
+        self.dir = self.root / "files"
+        self.tmp_dir = self.dir / ".tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.db = db
+        self.events = events
+        self.max_upload_size = max_upload_size
+        self.default_expiry_hours = default_expiry_hours
+        self.max_expiry_hours = max_expiry_hours
+        self.signer = UrlSigner(self.root / "signing.key")
+        db.migrate("files", SCHEMA)
+        self._sweeper: asyncio.Task[None] | None = None
+        self._remove_leftovers()
+
+    # -- paths -----------------------------------------------------------------------------
+    def blob_path(self, file_id: str) -> Path:
+        if not is_valid_id(file_id):
+            raise NotFound(f"no file with id {file_id[:80]!r}")
+        return self.dir / file_id[:2] / file_id
+
+    def new_upload(self, content_type: str) -> MultipartUpload:
+        """A parser for one upload request, writing its file part to a fresh temp file."""
+        temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        return MultipartUpload(content_type, temp, self.max_upload_size)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _remove_leftovers(self) -> None:
+        """Delete temp files of interrupted uploads and blobs that never got a record."""
+        for temp in self.tmp_dir.iterdir():
+            temp.unlink(missing_ok=True)
+        known = {
+            row[0]
+            for row in self.db.run_sync(lambda c: c.execute("SELECT id FROM files").fetchall())
+        }
+        for shard in self.dir.iterdir():
+            if shard.name == ".tmp" or not shard.is_dir():
+                continue
+            for blob in shard.iterdir():
+                if blob.name not in known:
+                    blob.unlink(missing_ok=True)
+
+    def start(self) -> None:
+        """Start the periodic sweep of expired files (call on the server's loop)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep_expired()
+            except Exception:  # keep sweeping; a failure here must not kill the server
+                pass
+            await asyncio.sleep(SWEEP_INTERVAL)
+
+    async def sweep_expired(self, now: float | None = None) -> list[str]:
+        """Delete files whose ``expires_at`` has passed; return their ids."""
+        cutoff = int(now if now is not None else time.time())
+        rows = await self.db.fetchall(
+            "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", (cutoff,)
+        )
+        removed = []
+        for row in rows:
+            try:
+                await self.delete(row["id"])
+                removed.append(row["id"])
+            except NotFound:
+                continue
+        return removed
+
+    # -- writing ---------------------------------------------------------------------------
+    async def publish_upload(self, upload: MultipartUpload) -> FileRecord:
+        """Publish a completely received upload: validate fields, fsync, rename, record."""
+        try:
+            upload.finish()
+            fields = upload.fields
+            purpose = check_purpose(fields.get("purpose"))
+            sample_type = check_sample_type(fields.get("sample_type"), purpose)
+            expires_at = self._expiry_from_fields(fields)
+        except Exception:
+            await asyncio.to_thread(upload.discard)
+            raise
+        assert upload.file is not None and upload.filename is not None
+        temp = upload.file
+        filename = upload.filename
+        lines = temp.num_lines() if filename.lower().endswith(LINE_FORMATS) else None
+        record = FileRecord(
+            id=str(uuid.uuid4()),
+            bytes=temp.size,
+            created_at=int(time.time()),
+            filename=filename,
+            purpose=purpose,
+            sample_type=sample_type,
+            source="upload",
+            mimetype=guess_mimetype(filename, upload.file_content_type),
+            sha256=temp.sha256.hexdigest(),
+            num_lines=lines,
+            total_requests=lines if purpose == "batch" and filename.endswith(".jsonl") else None,
+            expires_at=expires_at,
+            visibility=fields.get("visibility") or "workspace",
+        )
+        await asyncio.to_thread(self._place, temp, record.id)
+        return await self._insert(record)
+
+    def _place(self, temp: Any, file_id: str) -> None:
+        temp.commit()
+        target = self.blob_path(file_id)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(temp.path, target)
+
+    def _expiry_from_fields(self, fields: dict[str, str]) -> int | None:
+        now = time.time()
+        if fields.get("expiry"):
+            hours = _positive_number(fields["expiry"], "expiry")
+            return int(now + hours * 3600)
+        if fields.get("expires_after[seconds]"):
+            anchor = fields.get("expires_after[anchor]", "created_at")
+            if anchor != "created_at":
+                raise InvalidRequest("expires_after[anchor] must be 'created_at'")
+            seconds = _positive_number(fields["expires_after[seconds]"], "expires_after[seconds]")
+            return int(now + seconds)
+        return None
+
+    async def _insert(self, record: FileRecord) -> FileRecord:
+        values = record.__dict__
+        columns = [c.strip() for c in _COLUMNS.split(",")]
+        placeholders = ", ".join("?" for _ in columns)
+        try:
+            await self.db.execute(
+                f"INSERT INTO files ({_COLUMNS}) VALUES ({placeholders})",
+                [values[c] for c in columns],
+            )
+        except BaseException:
+            self.blob_path(record.id).unlink(missing_ok=True)
+            raise
+        self.events.publish("file", record.id, record.to_json())
+        return record
+
+    async def adopt_file(
+        self,
+        path: Path,
+        *,
+        filename: str,
+        purpose: str = DEFAULT_PURPOSE,
+        source: str = "download",
+        sha256: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a finished file (e.g. a completed download) into the store; return its object."""
+        purpose = check_purpose(purpose)
+        name = clean_filename(filename)
+        file_id = str(uuid.uuid4())
+
+        def _move() -> tuple[int, str, int | None]:
+            target = self.blob_path(file_id)
+            target.parent.mkdir(exist_ok=True)
+            try:
+                os.replace(path, target)
+            except OSError:
+                shutil.copyfile(path, target)
+                os.unlink(path)
+            digest = sha256
+            lines = None
+            if digest is None or name.lower().endswith(LINE_FORMATS):
+                hasher, newlines, last = hashlib.sha256(), 0, b""
+                with open(target, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        hasher.update(chunk)
+                        newlines += chunk.count(b"\n")
+                        last = chunk[-1:]
+                digest = digest or hasher.hexdigest()
+                size = target.stat().st_size
+                lines = 0 if size == 0 else newlines + (0 if last == b"\n" else 1)
+            return (
+                target.stat().st_size,
+                digest,
+                (lines if name.lower().endswith(LINE_FORMATS) else None),
+            )
+
+        size, digest, lines = await asyncio.to_thread(_move)
+        record = FileRecord(
+            id=file_id,
+            bytes=size,
+            created_at=int(time.time()),
+            filename=name,
+            purpose=purpose,
+            sample_type=default_sample_type(purpose),
+            source=source,
+            mimetype=guess_mimetype(name, None),
+            sha256=digest,
+            num_lines=lines,
+            total_requests=lines if purpose == "batch" and name.endswith(".jsonl") else None,
+        )
+        return (await self._insert(record)).to_json()
+
+    # -- reading ---------------------------------------------------------------------------
+    async def get(self, file_id: str) -> FileRecord:
+        if not is_valid_id(file_id):
+            raise NotFound(f"no file with id {file_id[:80]!r}")
+        row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,))
+        if row is None:
+            raise NotFound(f"no file with id {file_id!r}")
+        record = _record(row)
+        if record.expires_at is not None and record.expires_at <= time.time():
+            await self.delete(file_id)
+            raise NotFound(f"file {file_id!r} has expired")
+        return record
+
+    async def delete(self, file_id: str) -> dict[str, Any]:
+        record_row = None
+        if is_valid_id(file_id):
+            record_row = await self.db.fetchone("SELECT id FROM files WHERE id = ?", (file_id,))
+        if record_row is None:
+            raise NotFound(f"no file with id {file_id[:80]!r}")
+        await self.db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        await asyncio.to_thread(self.blob_path(file_id).unlink, missing_ok=True)
+        result = {"id": file_id, "object": "file", "deleted": True}
+        self.events.publish("file", file_id, result)
+        return result
+
+    async def list(self, query: ListQuery) -> ListResult:
+        return await self.db.run(lambda conn: self._list(conn, query))
+
+    def _list(self, conn: sqlite3.Connection, q: ListQuery) -> ListResult:
+        where: list[str] = ["(expires_at IS NULL OR expires_at > ?)"]
+        params: list[Any] = [int(time.time())]
+        if q.purpose:
+            where.append("purpose = ?")
+            params.append(q.purpose)
+        for column, values in (
+            ("source", q.sources),
+            ("sample_type", q.sample_types),
+            ("mimetype", q.mimetypes),
+        ):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        if q.search:
+            if len(q.search) >= 3:
+                where.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
+                params.append('"' + q.search.replace('"', '""') + '"')
+            else:
+                escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                where.append("filename LIKE ? ESCAPE '\\'")
+                params.append(f"%{escaped}%")
+        filter_sql = " AND ".join(where)
+        filter_params = list(params)
+        descending = q.order != "asc"
+        if q.after is not None:
+            row = conn.execute("SELECT seq FROM files WHERE id = ?", (q.after,)).fetchone()
+            if row is None:
+                raise InvalidRequest(f"'after' names no known file: {q.after[:80]!r}")
+            where.append("seq < ?" if descending else "seq > ?")
+            params.append(row[0])
+        size = q.limit if q.limit is not None else q.page_size
+        offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
+        sql = (
+            f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} "
+            f"ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ? OFFSET ?"
+        )
+        rows = conn.execute(sql, [*params, size + 1, offset]).fetchall()
+        total = None
+        if q.include_total:
+            total = conn.execute(
+                f"SELECT COUNT(*) FROM files WHERE {filter_sql}", filter_params
+            ).fetchone()[0]
+        return ListResult(
+            data=[_record(r) for r in rows[:size]], total=total, has_more=len(rows) > size
+        )
+
+    # -- signed URLs -------------------------------------------------------------------------
+    async def signed_url_params(self, file_id: str, expiry_hours: float | None) -> dict[str, Any]:
+        """The query of a signed content URL for ``file_id`` valid ``expiry_hours``."""
+        await self.get(file_id)
+        hours = self.default_expiry_hours if expiry_hours is None else expiry_hours
+        if not 0 < hours <= self.max_expiry_hours:
+            raise InvalidRequest(
+                f"expiry must be more than 0 and at most {self.max_expiry_hours:g} hours"
+            )
+        expires, signature = self.signer.sign(file_id, hours * 3600)
+        return {"expires": expires, "signature": signature}
+
+
+def _positive_number(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number, got {raw[:32]!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise InvalidRequest(f"{name} must be a positive number, got {raw[:32]!r}")
+    return value

@@ -1,0 +1,69 @@
+"""Shared fixtures: the real Jupyter server (auth on, base_url with %40) with the extension."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def modelfiles_root(tmp_path: Path) -> Path:
+    return tmp_path / "modelfiles-root"
+
+
+@pytest.fixture
+def modelfiles_config() -> dict[str, Any]:
+    """Extra ``ModelFilesApp`` settings; override in a test module to change them."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(modelfiles_root: Path, modelfiles_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_modelfiles": True}},
+        "ModelFilesApp": {"root_dir": str(modelfiles_root), **modelfiles_config},
+    }
+
+
+@pytest.fixture
+def services(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["modelfiles"]
+
+
+@pytest.fixture
+def server_url(jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> str:
+    """The server's root URL (with base_url), e.g. ``http://localhost:PORT/a%40b/``."""
+    return f"http://localhost:{jp_http_port}{jp_base_url}"
+
+
+@pytest.fixture
+def token(jp_serverapp: Any) -> str:
+    return jp_serverapp.identity_provider.token
+
+
+Api = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def api(jp_fetch: Any) -> Api:
+    """``await api(method, "v1/files", ...)`` under ``modelfiles/``; never raises on 4xx."""
+
+    async def call(method: str, path: str, **kwargs: Any) -> Any:
+        if "json" in kwargs:
+            kwargs["body"] = json.dumps(kwargs.pop("json"))
+        if method in ("POST", "PUT", "PATCH") and "body" not in kwargs:
+            kwargs["body"] = b""
+        kwargs.setdefault("raise_error", False)
+        return await jp_fetch("modelfiles", *path.split("/"), method=method, **kwargs)
+
+    return call
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)

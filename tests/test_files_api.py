@@ -1,0 +1,353 @@
+"""The uploaded-files store through the real Jupyter server: the Mistral/OpenAI/Novita files API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from .conftest import body
+from .multipart import multipart
+
+
+async def upload(api: Any, data: bytes, *, filename: str = "data.bin", **fields: str) -> Any:
+    payload, ctype = multipart(fields, data, filename=filename)
+    return await api("POST", "v1/files", body=payload, headers={"Content-Type": ctype})
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temp files of uploads in progress or abandoned."""
+    return list((root / "files" / ".tmp").iterdir())
+
+
+async def test_upload_retrieve_content_delete_round_trip(api: Any, modelfiles_root: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    response = await upload(api, data, filename="weights.bin", purpose="fine-tune")
+    assert response.code == 200
+    created = body(response)
+    assert created["object"] == "file"
+    assert created["bytes"] == len(data)
+    assert created["sha256"] == hashlib.sha256(data).hexdigest()
+    assert created["filename"] == "weights.bin"
+    assert created["purpose"] == "fine-tune"
+    assert created["sample_type"] == "instruct"
+    assert created["source"] == "upload"
+    assert abs(created["created_at"] - time.time()) < 60
+
+    fetched = body(await api("GET", f"v1/files/{created['id']}"))
+    assert fetched == created
+
+    content = await api("GET", f"v1/files/{created['id']}/content")
+    assert content.code == 200
+    assert content.body == data
+    assert content.headers["ETag"] == f'"{created["sha256"]}"'
+    assert content.headers["Content-Disposition"].startswith('attachment; filename="weights.bin"')
+
+    deleted = await api("DELETE", f"v1/files/{created['id']}")
+    assert body(deleted) == {"id": created["id"], "object": "file", "deleted": True}
+    assert (await api("GET", f"v1/files/{created['id']}")).code == 404
+    assert (await api("GET", f"v1/files/{created['id']}/content")).code == 404
+    assert not list((modelfiles_root / "files").glob("*/" + created["id"]))
+
+
+async def test_jsonl_batch_file_counts_lines_and_requests(api: Any) -> None:
+    lines = [json.dumps({"custom_id": str(i), "body": {"n": i}}) for i in range(7)]
+    created = body(
+        await upload(api, "\n".join(lines).encode(), filename="in.jsonl", purpose="batch")
+    )
+    assert created["num_lines"] == 7
+    assert created["metadata"] == {"total_requests": 7}
+    assert created["sample_type"] == "batch_request"
+    assert created["mimetype"] == "application/jsonl"
+
+
+async def test_upload_with_expiry_is_swept(api: Any, services: Any) -> None:
+    created = body(await upload(api, b"x" * 10, purpose="batch_output", expiry="1"))
+    assert created["expires_at"] == pytest.approx(time.time() + 3600, abs=60)
+    removed = await services.files.sweep_expired(now=time.time() + 3601)
+    assert removed == [created["id"]]
+    assert (await api("GET", f"v1/files/{created['id']}")).code == 404
+
+
+async def test_list_pages_filters_and_cursor(api: Any) -> None:
+    ids = []
+    for i in range(7):
+        purpose = "batch" if i % 2 else "user_data"
+        name = f"report-{i}.jsonl" if i % 3 == 0 else f"image-{i}.png"
+        ids.append(body(await upload(api, f"{i}\n".encode(), filename=name, purpose=purpose))["id"])
+    newest_first = list(reversed(ids))
+
+    page0 = body(await api("GET", "v1/files", params={"page": 0, "page_size": 3}))
+    assert page0["object"] == "list"
+    assert [f["id"] for f in page0["data"]] == newest_first[:3]
+    assert page0["total"] == 7 and page0["has_more"] is True
+    assert page0["first_id"] == newest_first[0] and page0["last_id"] == newest_first[2]
+    page2 = body(await api("GET", "v1/files", params={"page": 2, "page_size": 3}))
+    assert [f["id"] for f in page2["data"]] == newest_first[6:]
+    assert page2["has_more"] is False
+
+    cursor = body(await api("GET", "v1/files", params={"limit": 4, "order": "asc"}))
+    assert [f["id"] for f in cursor["data"]] == ids[:4]
+    rest = body(
+        await api(
+            "GET", "v1/files", params={"limit": 4, "order": "asc", "after": cursor["last_id"]}
+        )
+    )
+    assert [f["id"] for f in rest["data"]] == ids[4:]
+    assert rest["has_more"] is False
+
+    batch = body(await api("GET", "v1/files", params={"purpose": "batch"}))
+    assert {f["id"] for f in batch["data"]} == {ids[1], ids[3], ids[5]}
+    reports = body(await api("GET", "v1/files", params={"search": "report"}))
+    assert {f["id"] for f in reports["data"]} == {ids[0], ids[3], ids[6]}
+    short = body(await api("GET", "v1/files", params={"search": "-6"}))
+    assert [f["id"] for f in short["data"]] == [ids[6]]
+    pngs = body(await api("GET", "v1/files", params={"mimetypes": "image/png"}))
+    assert len(pngs["data"]) == 4
+    no_total = body(await api("GET", "v1/files", params={"include_total": "false"}))
+    assert no_total["total"] is None
+    by_source = body(await api("GET", "v1/files", params={"source": "repository"}))
+    assert by_source["data"] == [] and by_source["total"] == 0
+    batch_req = body(await api("GET", "v1/files", params={"sample_type": "batch_request"}))
+    assert len(batch_req["data"]) == 3
+
+
+async def test_ranges_etag_and_disposition(api: Any) -> None:
+    data = bytes(range(256)) * 40
+    created = body(await upload(api, data, filename='résumé "final".txt'))
+    path = f"v1/files/{created['id']}/content"
+    part = await api("GET", path, headers={"Range": "bytes=10-19"})
+    assert part.code == 206 and part.body == data[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    tail = await api("GET", path, headers={"Range": "bytes=-5"})
+    assert tail.body == data[-5:]
+    open_ended = await api("GET", path, headers={"Range": f"bytes={len(data) - 3}-"})
+    assert open_ended.body == data[-3:]
+    bad = await api("GET", path, headers={"Range": f"bytes={len(data)}-"})
+    assert bad.code == 416
+    assert bad.headers["Content-Range"] == f"bytes */{len(data)}"
+    assert body(bad)["error"]["code"] == "RANGE_NOT_SATISFIABLE"
+    cached = await api("GET", path, headers={"If-None-Match": part.headers["ETag"]})
+    assert cached.code == 304
+    disposition = part.headers["Content-Disposition"]
+    assert 'filename="r_sum_ _final_.txt"' in disposition
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.txt" in disposition
+
+
+async def test_signed_url_works_without_token_until_expiry(
+    api: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    data = b"signed content"
+    created = body(await upload(api, data, filename="s.txt"))
+    signed = body(await api("GET", f"v1/files/{created['id']}/url", params={"expiry": "1"}))
+    url = signed["url"]
+    assert urlsplit(url).port == jp_http_port
+    assert urlsplit(url).path.startswith(f"{jp_base_url}modelfiles/v1/signed/files/")
+    async with httpx.AsyncClient() as client:
+        ok = await client.get(url)
+        assert ok.status_code == 200 and ok.content == data
+        tampered = await client.get(url.replace("signature=", "signature=0"))
+        assert tampered.status_code == 403
+        assert tampered.json()["error"]["code"] == "FORBIDDEN"
+        parts = urlsplit(url)
+        other = body(await upload(api, b"other", filename="o.txt"))
+        swapped = url.replace(created["id"], other["id"])
+        assert (await client.get(swapped)).status_code == 403
+        assert (await client.get(f"{parts.scheme}://{parts.netloc}{parts.path}")).status_code == 403
+        short = body(await api("GET", f"v1/files/{created['id']}/url", params={"expiry": "0.0003"}))
+        await asyncio.sleep(2.1)
+        expired = await client.get(short["url"])
+        assert expired.status_code == 403
+        assert "expired" in expired.json()["error"]["message"]
+    for bad in ("0", "-1", "abc", "100000", "nan"):
+        response = await api("GET", f"v1/files/{created['id']}/url", params={"expiry": bad})
+        assert response.code == 400, bad
+
+
+async def test_bad_input_gets_clear_json_errors(api: Any, modelfiles_root: Path) -> None:
+    payload, ctype = multipart({"purpose": "batch"})
+    missing = await api("POST", "v1/files", body=payload, headers={"Content-Type": ctype})
+    assert missing.code == 400 and "'file'" in body(missing)["error"]["message"]
+
+    wrong_purpose = await upload(api, b"x", purpose="not-a-purpose")
+    assert wrong_purpose.code == 400 and "purpose" in body(wrong_purpose)["error"]["message"]
+    weird_purpose = await upload(api, b"x", purpose='["batch"]')
+    assert weird_purpose.code == 400
+
+    not_multipart = await api(
+        "POST", "v1/files", body=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert not_multipart.code == 400
+
+    for params in (
+        {"page": "-1"},
+        {"page_size": "100000"},
+        {"page_size": "0"},
+        {"limit": "0"},
+        {"order": "sideways"},
+        {"page": "x"},
+        {"include_total": "maybe"},
+        {"after": "nope"},
+        {"purpose": "x"},
+    ):
+        response = await api("GET", "v1/files", params=params)
+        assert response.code == 400, params
+        assert body(response)["error"]["code"] == "INVALID_REQUEST"
+
+    for path in (
+        "v1/files/unknown",
+        "v1/files/unknown/content",
+        "v1/files/unknown/url",
+        "v1/files/..%2F..%2Fstate.sqlite3/content",
+    ):
+        response = await api("GET", path)
+        assert response.code == 404, path
+        assert body(response)["error"]["code"] == "NOT_FOUND"
+    assert (await api("DELETE", "v1/files/unknown")).code == 404
+    assert leftovers(modelfiles_root) == []
+    assert body(await api("GET", "v1/files"))["total"] == 0
+
+
+async def test_truncated_multipart_is_rejected_and_removed(api: Any, modelfiles_root: Path) -> None:
+    payload, ctype = multipart({"purpose": "batch"}, os.urandom(200_000))
+    truncated = payload[: len(payload) // 2]
+    response = await api("POST", "v1/files", body=truncated, headers={"Content-Type": ctype})
+    assert response.code == 400
+    assert "truncated" in body(response)["error"]["message"]
+    assert leftovers(modelfiles_root) == []
+    assert body(await api("GET", "v1/files"))["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("../../x", "x"),
+        ("..\\..\\evil.txt", "evil.txt"),
+        ("a\x00b.txt", "ab.txt"),
+        ("模型 ✓.gguf", "模型 ✓.gguf"),
+        ("..", "file"),
+    ],
+)
+async def test_traversal_and_odd_names_stay_metadata(
+    api: Any, modelfiles_root: Path, tmp_path: Path, raw: str, expected: str
+) -> None:
+    before = sorted(p for p in tmp_path.rglob("*") if "files" not in p.parts)
+    created = body(await upload(api, b"payload", filename=raw))
+    assert created["filename"] == expected
+    blobs = [p for p in (modelfiles_root / "files").rglob("*") if p.is_file()]
+    assert [p.name for p in blobs] == [created["id"]]
+    after = sorted(p for p in tmp_path.rglob("*") if "files" not in p.parts)
+    assert before == after
+
+
+async def test_long_names_are_truncated_to_255_bytes(api: Any) -> None:
+    created = body(await upload(api, b"x", filename="é" * 300 + ".jsonl"))
+    assert len(created["filename"].encode()) <= 255
+    assert created["filename"].endswith(".jsonl")
+
+
+class TestSizeLimit:
+    @pytest.fixture
+    def modelfiles_config(self) -> dict[str, Any]:
+        return {"max_upload_size": 1024 * 1024}
+
+    async def test_declared_oversize_is_refused_before_reading(
+        self, api: Any, modelfiles_root: Path
+    ) -> None:
+        response = await upload(api, os.urandom(3 * 1024 * 1024))
+        assert response.code == 413
+        assert body(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert leftovers(modelfiles_root) == []
+
+    async def test_streamed_oversize_stops_when_limit_crossed(
+        self, server_url: str, token: str, modelfiles_root: Path, api: Any
+    ) -> None:
+        # No Content-Length (chunked): the limit is found while streaming.
+        just_over = os.urandom(1024 * 1024 + 1)
+        payload, ctype = multipart({}, just_over)
+
+        async def chunks() -> Any:
+            for start in range(0, len(payload), 64 * 1024):
+                yield payload[start : start + 64 * 1024]
+                await asyncio.sleep(0)
+
+        async with httpx.AsyncClient() as client:
+            try:
+                response = await client.post(
+                    f"{server_url}modelfiles/v1/files",
+                    content=chunks(),
+                    headers={"Content-Type": ctype, "Authorization": f"token {token}"},
+                )
+                assert response.status_code == 413
+                assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+            except httpx.HTTPError:
+                pass  # the server may close the socket while the client still sends
+        for _ in range(50):
+            if not leftovers(modelfiles_root):
+                break
+            await asyncio.sleep(0.05)
+        assert leftovers(modelfiles_root) == []
+        assert body(await api("GET", "v1/files"))["total"] == 0
+
+    async def test_exactly_the_limit_is_accepted(self, api: Any) -> None:
+        data = os.urandom(1024 * 1024)
+        response = await upload(api, data)
+        assert response.code == 200 and body(response)["bytes"] == len(data)
+
+
+async def test_dropped_connection_leaves_nothing(
+    api: Any, jp_http_port: int, jp_base_url: str, token: str, modelfiles_root: Path
+) -> None:
+    payload, ctype = multipart({}, os.urandom(4 * 1024 * 1024))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    head = (
+        f"POST {jp_base_url}modelfiles/v1/files HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: token {token}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    writer.write(head + payload[: 3 * 1024 * 1024])
+    await writer.drain()
+    for _ in range(100):
+        if leftovers(modelfiles_root):
+            break
+        await asyncio.sleep(0.02)
+    assert leftovers(modelfiles_root), "the upload should be streaming to a temp file"
+    writer.close()
+    for _ in range(100):
+        if not leftovers(modelfiles_root):
+            break
+        await asyncio.sleep(0.05)
+    assert leftovers(modelfiles_root) == []
+    assert body(await api("GET", "v1/files"))["total"] == 0
+
+
+async def test_upload_body_is_streamed_not_buffered(api: Any) -> None:
+    data = os.urandom(40 * 1024 * 1024)
+    created = body(await upload(api, data))
+    assert created["bytes"] == len(data)
+    assert created["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_events_are_published_for_created_and_deleted_files(api: Any, services: Any) -> None:
+    subscription = services.events.subscribe(lambda e: e.topic == "file")
+    created = body(await upload(api, b"abc"))
+    event = await asyncio.wait_for(subscription.get(), 5)
+    assert event.key == created["id"] and event.payload["bytes"] == 3
+    await api("DELETE", f"v1/files/{created['id']}")
+    event = await asyncio.wait_for(subscription.get(), 5)
+    assert event.payload == {"id": created["id"], "object": "file", "deleted": True}
+    subscription.close()
+
+
+def test_no_socket_leak_helper() -> None:
+    # guard: the tests above talk to loopback only
+    assert socket.gethostbyname("localhost").startswith("127.")
