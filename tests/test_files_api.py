@@ -59,6 +59,16 @@ async def test_upload_retrieve_content_delete_round_trip(api: Any, modelfiles_ro
     assert not list((modelfiles_root / "files").glob("*/" + created["id"]))
 
 
+async def test_empty_file_is_served_as_bytes(api: Any) -> None:
+    created = body(await upload(api, b"", filename="empty.json"))
+    assert created["bytes"] == 0
+    content = await api("GET", f"v1/files/{created['id']}/content")
+    assert content.code == 200 and content.body == b""
+    assert content.headers["Content-Type"] == "application/octet-stream"
+    head = await api("HEAD", f"v1/files/{created['id']}/content")
+    assert head.headers["Content-Type"] == "application/octet-stream"
+
+
 async def test_jsonl_batch_file_counts_lines_and_requests(api: Any) -> None:
     lines = [json.dumps({"custom_id": str(i), "body": {"n": i}}) for i in range(7)]
     created = body(
