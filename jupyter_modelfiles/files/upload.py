@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from email.message import Message
 from pathlib import Path
-
-from python_multipart.multipart import parse_options_header
 
 from ..errors import InvalidRequest, PayloadTooLarge
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
@@ -76,12 +75,16 @@ class MultipartUpload:
     """Incremental parser of one ``multipart/form-data`` upload request."""
 
     def __init__(self, content_type: str, temp_path: Path, max_file_bytes: int):
-        mime, params = parse_options_header(content_type or "")
-        if mime != b"multipart/form-data":
+        header = Message()
+        header["Content-Type"] = content_type or "text/plain"
+        if header.get_content_type() != "multipart/form-data":
             raise InvalidRequest(
                 "uploads must be multipart/form-data with a 'file' part (and optionally 'purpose')"
             )
-        boundary = params.get(b"boundary")
+        raw_boundary = header.get_param("boundary")
+        boundary = (
+            raw_boundary.encode("latin-1", "replace") if isinstance(raw_boundary, str) else b""
+        )
         if not boundary:
             raise InvalidRequest("multipart/form-data request without a boundary")
         self.max_file_bytes = max_file_bytes
