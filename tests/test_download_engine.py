@@ -232,7 +232,7 @@ def test_expired_signed_redirect_is_resolved_again(tmp_path: Path, origin: Origi
 
 def test_resume_from_journal_rehashes_prefix(tmp_path: Path, origin: Origin) -> None:
     data = origin.add("f", SIZE)
-    origin.rate = 2 * MiB
+    origin.rate = 512 * KiB
     first = make(tmp_path, origin.url("f"), sha256=digest(data))
     threading.Timer(0.6, first.stop, args=("pause",)).start()
     with pytest.raises(Stopped):
@@ -253,7 +253,7 @@ def test_resume_from_journal_rehashes_prefix(tmp_path: Path, origin: Origin) -> 
 
 def test_journal_disagreeing_with_origin_restarts_clean(tmp_path: Path, origin: Origin) -> None:
     origin.add("f", SIZE)
-    origin.rate = 2 * MiB
+    origin.rate = 512 * KiB
     first = make(tmp_path, origin.url("f"))
     threading.Timer(0.5, first.stop, args=("pause",)).start()
     with pytest.raises(Stopped):
