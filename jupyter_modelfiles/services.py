@@ -7,6 +7,7 @@ from typing import Any
 
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .state import Database
 
 
@@ -17,4 +18,5 @@ class Services:
     db: Database
     events: EventBus
     files: FileStore
+    runtime: RuntimeManager | None = None
     extra: dict[str, Any] = field(default_factory=dict)
