@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -392,6 +395,44 @@ async def test_close_stops_every_worker(models: dict[str, Path]) -> None:
     assert gone(a["pid"]) and gone(b["pid"]) and runtime.loaded() == []
     with pytest.raises(Conflict):
         await runtime.load("a", "gguf", [models["gguf"]])
+
+
+def test_workers_exit_when_their_server_is_killed(models: dict[str, Path]) -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from pathlib import Path
+        from jupyter_modelfiles.events import EventBus
+        from jupyter_modelfiles.runtime import RuntimeManager
+
+        async def main():
+            runtime = RuntimeManager(EventBus(), ram_budget_bytes=1 << 30)
+            info = await runtime.load("m", "safetensors", [Path(sys.argv[1])])
+            print(info["pid"], flush=True)
+            await asyncio.sleep(120)
+
+        asyncio.run(main())
+        """
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", script, str(models["safetensors"])],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        assert psutil.Process(worker).ppid() == server.pid and not gone(worker)
+        server.kill()  # kill -9: no chance to clean up
+        server.wait(10)
+        deadline = time.monotonic() + 10
+        while not gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gone(worker), "the worker outlived its server"
+    finally:
+        server.kill()
+        server.wait(10)
 
 
 def test_default_budget_is_a_share_of_available_memory() -> None:

@@ -120,7 +120,7 @@ class _Worker:
                 raise WorkerDied(self.describe_exit()) from None
             return self._next(timeout)
 
-    def describe_exit(self) -> str:
+    def describe_exit(self, settle: float = 0.05) -> str:
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -134,7 +134,8 @@ class _Worker:
                 how = f"was killed by signal {-code}"
         else:
             how = f"exited with status {code}"
-        time.sleep(0.05)  # let the stderr reader catch the last lines
+        if settle:
+            time.sleep(settle)  # let the stderr reader catch the last lines
         tail = [line for line in self.stderr_tail if line.strip()][-3:]
         return f"worker process {self.pid} {how}" + (f": {' | '.join(tail)}" if tail else "")
 
@@ -394,7 +395,7 @@ class RuntimeManager:
             return
         del self._loaded[entry.model_id]
         entry.worker.kill()
-        message = entry.worker.describe_exit()
+        message = entry.worker.describe_exit(settle=0)
         log.warning("model %s: %s", entry.model_id, message)
         self.events.publish(
             "model",
