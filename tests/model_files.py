@@ -15,11 +15,13 @@ def _weights(total_bytes: int, parts: int, seed: int) -> list[np.ndarray]:
     return [rng.standard_normal(per, dtype=np.float32) for _ in range(parts)]
 
 
-def make_safetensors(path: Path, size: int = 24 * MiB, seed: int = 1) -> Path:
+def make_safetensors(
+    path: Path, size: int = 24 * MiB, seed: int = 1, prefix: str = "layer"
+) -> Path:
     """A ``.safetensors`` file of ``size`` bytes of float32 tensors (``safetensors.numpy``)."""
     from safetensors.numpy import save_file
 
-    tensors = {f"layer.{i}.weight": w for i, w in enumerate(_weights(size, 4, seed))}
+    tensors = {f"{prefix}.{i}.weight": w for i, w in enumerate(_weights(size, 4, seed))}
     save_file(tensors, str(path), metadata={"format": "np"})
     return path
 

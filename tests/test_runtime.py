@@ -460,3 +460,26 @@ def test_open_gives_the_in_kernel_objects(models: dict[str, Path]) -> None:
     (y,) = session.run(None, {"X": np.ones(n, dtype=np.float32)})
     assert y.shape == (n,)
     assert np.isfinite(y).all() and abs(float(y.mean()) - 1.0) < 0.01
+
+
+async def test_split_gguf_and_sharded_safetensors_load_as_one_model(tmp_path: Path) -> None:
+    import jupyter_modelfiles
+
+    parts = [make_gguf(tmp_path / f"m-{i:05d}-of-00002.gguf", 2 * MiB, seed=20 + i) for i in (1, 2)]
+    shards = [
+        make_safetensors(
+            tmp_path / f"model-{i:05d}-of-00002.safetensors", 2 * MiB, 30 + i, prefix=f"s{i}"
+        )
+        for i in (1, 2)
+    ]
+    readers = jupyter_modelfiles.open(parts[0])  # the other part is found beside it
+    assert isinstance(readers, list) and [len(r.tensors) for r in readers] == [4, 4]
+    runtime = RuntimeManager(EventBus(), ram_budget_bytes=1024 * MiB)
+    try:
+        info = await runtime.load("split", "gguf", parts)
+        assert info["summary"]["tensors"] == 8
+        info = await runtime.load("sharded", "safetensors", shards)
+        assert info["summary"]["tensors"] == 8
+        assert info["summary"]["tensor_bytes"] == 4 * MiB
+    finally:
+        await runtime.close()

@@ -9,7 +9,8 @@ tensors copied into RAM), safetensors a ``dict`` of numpy arrays, ONNX an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..errors import Conflict, NotFound
 from .loaders import load, registry
 
 LOADABLE_SUFFIXES = (".gguf", ".safetensors", ".onnx")
+_SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 def open(
@@ -36,7 +38,7 @@ def open(
     """
     local = Path(os.fspath(model_id)).expanduser()
     if local.is_file():
-        return load(fmt, [local])
+        return load(fmt, _with_split_parts(local))
     if client is None:
         from ..client import ModelFilesClient
 
@@ -51,7 +53,7 @@ def open(
         if path is None:
             raise Conflict(f"{_file_key(chosen)} of {model_id} did not finish downloading")
         chosen = refreshed
-    return load(fmt or _format_of(chosen, path), [path])
+    return load(fmt or _format_of(chosen, path), _with_split_parts(path))
 
 
 def _file_key(entry: dict[str, Any]) -> str:
@@ -92,26 +94,45 @@ def _format_of(entry: dict[str, Any], path: Path) -> str | None:
     return None  # let the registry decide from the file's extension
 
 
+TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled", "already_downloaded"})
+
+
 def _download(
     client: Any, model_id: str, entry: dict[str, Any], *, progress: bool, timeout: float | None
 ) -> None:
-    snapshot = client.download_model(model_id, files=[_file_key(entry)])
+    """Start the download on the server and poll its jobs (LM Studio status route) to the end."""
+    snapshot = client.download_model(model_id, files=[str(entry.get("id") or entry.get("name"))])
     jobs = [j for j in snapshot.get("jobs") or [] if j.get("job_id")]
     bar = _progress_bar(_file_key(entry), int(entry.get("sizeBytes") or 0)) if progress else None
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         for job in jobs:
-            update: Callable[[dict[str, Any]], None] | None = None
-            if bar is not None:
-                update = bar
-            final = client.wait_download(job["job_id"], timeout=timeout, on_update=update)
-            if final.get("status") not in ("completed", "already_downloaded"):
+            while job.get("status") not in TERMINAL:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"download of {_file_key(entry)} not done after {timeout} s")
+                time.sleep(0.25)
+                job = client.download_status(job["job_id"])
+                if bar is not None:
+                    bar(job)
+            if job.get("status") not in ("completed", "already_downloaded"):
                 raise Conflict(
-                    f"download of {_file_key(entry)} ended {final.get('status')}: "
-                    f"{final.get('error') or 'no details'}"
+                    f"download of {_file_key(entry)} ended {job.get('status')}: "
+                    f"{job.get('error') or 'no details'}"
                 )
     finally:
         if bar is not None:
             bar.close()
+
+
+def _with_split_parts(path: Path) -> list[Path]:
+    """All present parts of a split GGUF (``x-00001-of-00003.gguf``), else just ``path``."""
+    match = _SPLIT.search(path.name)
+    if match is None:
+        return [path]
+    count = int(match.group(2))
+    stem = path.name[: match.start()]
+    parts = [path.with_name(f"{stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    return [p for p in parts if p.is_file()] or [path]
 
 
 class _Bar:
