@@ -69,6 +69,11 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
             def fail(paths):
                 raise ValueError("this file is not a model I understand")
+
+            def slow(paths):
+                import time
+                time.sleep(3)
+                return {"ok": True}
             """
         )
     )
@@ -83,6 +88,7 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "crashy = modelfiles_test_loaders:crash\n"
         "exits = modelfiles_test_loaders:exit_hard\n"
         "failing = modelfiles_test_loaders:fail\n"
+        "slow = modelfiles_test_loaders:slow\n"
     )
     return root
 
@@ -310,6 +316,34 @@ async def test_a_loader_that_crashes_fails_the_load_and_the_manager_stays_usable
         assert ok["loaded"] is True
     finally:
         sub.close()
+        await runtime.close()
+
+
+async def test_a_slow_load_does_not_hold_up_other_models(
+    models: dict[str, Path], with_plugins: LoaderRegistry, tmp_path: Path
+) -> None:
+    runtime = RuntimeManager(EventBus(), ram_budget_bytes=1024 * MiB, loaders=with_plugins)
+    weights = tmp_path / "slow.weights"
+    weights.write_bytes(b"\0" * 1024)
+    try:
+        fast = await runtime.load("fast", "gguf", [models["gguf"]])
+        slow = asyncio.ensure_future(runtime.load("slow", "slow", [weights]))
+        await eventually(lambda: "slow" in runtime._reserved, timeout=5)
+        started = time.monotonic()
+        await runtime.unload("fast")
+        other = await runtime.load("other", "safetensors", [models["safetensors"]])
+        assert time.monotonic() - started < 2.5 and not slow.done()
+        assert gone(fast["pid"]) and other["loaded"] is True
+        assert (await slow)["summary"]["type"] == "builtins.dict"
+        # closing the manager during a load ends that worker too
+        again = asyncio.ensure_future(runtime.load("slow-2", "slow", [weights]))
+        await eventually(lambda: runtime._starting, timeout=5)
+        starting = {w.pid for w in runtime._starting}
+        await runtime.close()
+        with pytest.raises((LoadFailed, Conflict)):
+            await again
+        assert all(gone(pid) for pid in starting) and worker_pids() == set()
+    finally:
         await runtime.close()
 
 

@@ -225,7 +225,10 @@ class RuntimeManager:
         self.loaders = loaders or registry()
         self.python = python
         self._loaded: dict[str, _Loaded] = {}
-        self._lock: asyncio.Lock | None = None
+        self._model_locks: dict[str, asyncio.Lock] = {}
+        self._admission: asyncio.Lock | None = None
+        self._reserved: dict[str, int] = {}
+        self._starting: set[_Worker] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -267,10 +270,18 @@ class RuntimeManager:
         return int(size * factor) + WORKER_BASELINE_BYTES + overhead
 
     # -- load / unload ---------------------------------------------------------------------
-    def _get_lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
+    def _lock_of(self, model_id: str) -> asyncio.Lock:
+        """Serialises load/unload of one model; other models proceed meanwhile."""
+        lock = self._model_locks.get(model_id)
+        if lock is None:
+            lock = self._model_locks[model_id] = asyncio.Lock()
+        return lock
+
+    def _admission_lock(self) -> asyncio.Lock:
+        """Held while checking the budget, evicting and reserving memory for one load."""
+        if self._admission is None:
+            self._admission = asyncio.Lock()
+        return self._admission
 
     async def load(self, model_id: str, fmt: str, paths: list[Path]) -> dict[str, Any]:
         """Load ``paths`` in a new worker (idempotent); evict LRU models to fit the budget."""
@@ -281,7 +292,7 @@ class RuntimeManager:
             self.touch(model_id)
             return info
         files = [Path(p) for p in paths]
-        async with self._get_lock():
+        async with self._lock_of(model_id):
             info = self.info(model_id)
             if info is not None:
                 self.touch(model_id)
@@ -301,7 +312,9 @@ class RuntimeManager:
                     f"whole RAM budget ({_readable(self.ram_budget_bytes)}); raise "
                     "ModelFilesApp.ram_budget or use a smaller quantization"
                 )
-            await self._make_room(need)
+            async with self._admission_lock():
+                await self._make_room(model_id, need)
+                self._reserved[model_id] = need
             self.events.publish(
                 "model", model_id, {"id": model_id, "loaded": False, "loading": True}
             )
@@ -313,6 +326,11 @@ class RuntimeManager:
                     payload["error"] = str(error)
                 self.events.publish("model", model_id, payload)
                 raise
+            finally:
+                self._reserved.pop(model_id, None)
+            if self._closed:
+                await asyncio.to_thread(entry.worker.kill)
+                raise Conflict("the model runtime shut down while loading")
             self._loaded[model_id] = entry
             self._ensure_monitor()
         info = self._info(entry)
@@ -327,17 +345,27 @@ class RuntimeManager:
         )
         return info
 
-    async def _make_room(self, need: int) -> None:
-        while self._loaded:
+    async def _make_room(self, model_id: str, need: int) -> None:
+        """Unload least recently used models until ``need`` fits (loads in flight count)."""
+        while True:
             used = await asyncio.to_thread(self.used_bytes)
+            used += sum(self._reserved.values())
             if used + need <= self.ram_budget_bytes:
                 return
+            if not self._loaded:
+                raise Conflict(
+                    f"model {model_id!r} needs about {_readable(need)} of memory and other "
+                    f"models are loading ({', '.join(sorted(self._reserved))}); the RAM budget "
+                    f"({_readable(self.ram_budget_bytes)}) has no room now: retry when they "
+                    "are loaded"
+                )
             victim = min(self._loaded.values(), key=lambda e: e.last_used)
             log.info("evicting %s (least recently used) to fit the RAM budget", victim.model_id)
             await self._unload_locked(victim.model_id, reason="evicted")
 
     async def _start(self, model_id: str, fmt: str, paths: list[Path], need: int) -> _Loaded:
         worker = await asyncio.to_thread(_Worker, self.python)
+        self._starting.add(worker)
         try:
             await asyncio.to_thread(worker.wait_ready)
             answer = await asyncio.to_thread(
@@ -354,6 +382,8 @@ class RuntimeManager:
         except BaseException:
             await asyncio.to_thread(worker.kill)
             raise
+        finally:
+            self._starting.discard(worker)
         if not answer.get("ok"):
             await asyncio.to_thread(worker.stop)
             raise LoadFailed(
@@ -375,7 +405,7 @@ class RuntimeManager:
 
     async def unload(self, model_id: str, *, reason: str = "unload") -> dict[str, Any]:
         """End the worker of ``model_id`` (a no-op if it is not loaded)."""
-        async with self._get_lock():
+        async with self._lock_of(model_id):
             return await self._unload_locked(model_id, reason=reason)
 
     async def _unload_locked(self, model_id: str, *, reason: str) -> dict[str, Any]:
@@ -425,7 +455,7 @@ class RuntimeManager:
                 idle = time.monotonic() - entry.last_used
                 if self.unload_after is not None and idle >= self.unload_after:
                     log.info("unloading %s after %.0f s idle", entry.model_id, idle)
-                    async with self._get_lock():
+                    async with self._lock_of(entry.model_id):
                         current = self._loaded.get(entry.model_id)
                         if current is entry and time.monotonic() - entry.last_used >= idle:
                             await self._unload_locked(entry.model_id, reason="idle")
@@ -438,6 +468,8 @@ class RuntimeManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._monitor
             self._monitor = None
+        for worker in list(self._starting):  # loads in flight fail at once
+            await asyncio.to_thread(worker.kill)
         entries = list(self._loaded.values())
         self._loaded.clear()
         for entry in entries:
