@@ -234,7 +234,7 @@ async def test_lru_models_are_evicted_to_fit_the_budget(models: dict[str, Path])
         assert latest["b"] == {
             "id": "b",
             "loaded": False,
-            "loaded_rss_bytes": None,
+            "loaded_rss_bytes": 0,
             "format": "safetensors",
             "freed_rss_bytes": latest["b"]["freed_rss_bytes"],
             "reason": "evicted",

@@ -90,7 +90,9 @@ OPENAPI: dict[str, Any] = {
                 "loaded_rss_bytes": {
                     "type": "integer",
                     "nullable": True,
-                    "description": "resident memory of the model's worker process, measured",
+                    "minimum": 0,
+                    "description": "resident memory of the model's worker process, measured "
+                    "(0 when not loaded)",
                 },
                 "load_time_ms": {"type": "number", "nullable": True},
                 "loaded_at": {"type": "string", "nullable": True, "format": "date-time"},

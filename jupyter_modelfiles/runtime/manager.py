@@ -250,8 +250,8 @@ class RuntimeManager:
         return [info for e in entries if (info := self.info(e.model_id)) is not None]
 
     def used_bytes(self) -> int:
-        """The measured RSS of all workers."""
-        return sum(int(info["loaded_rss_bytes"]) for info in self.loaded())
+        """The measured RSS of all live workers (safe to call from a thread)."""
+        return sum(e.worker.rss() for e in list(self._loaded.values()) if e.worker.alive())
 
     def touch(self, model_id: str) -> None:
         """Mark ``model_id`` as used now (for LRU eviction and the idle TTL)."""
@@ -410,7 +410,7 @@ class RuntimeManager:
 
     async def _unload_locked(self, model_id: str, *, reason: str) -> dict[str, Any]:
         entry = self._loaded.pop(model_id, None)
-        result: dict[str, Any] = {"id": model_id, "loaded": False, "loaded_rss_bytes": None}
+        result: dict[str, Any] = {"id": model_id, "loaded": False, "loaded_rss_bytes": 0}
         if entry is None:
             return result
         freed = await asyncio.to_thread(entry.worker.rss) or entry.rss
@@ -433,7 +433,7 @@ class RuntimeManager:
             {
                 "id": entry.model_id,
                 "loaded": False,
-                "loaded_rss_bytes": None,
+                "loaded_rss_bytes": 0,
                 "reason": "crashed",
                 "error": message,
             },
@@ -496,7 +496,7 @@ class RuntimeManager:
         if info is None:
             return {
                 "loaded": False,
-                "loaded_rss_bytes": None,
+                "loaded_rss_bytes": 0,
                 "load_time_ms": None,
                 "loaded_at": None,
                 "pid": None,
