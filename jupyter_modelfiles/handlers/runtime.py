@@ -56,6 +56,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Unknown model",
         409: "Not downloaded yet, or the model does not fit in the RAM budget",
         422: "Format unsupported or unsafe (pickle), or the loader failed or crashed",
+        502: "The catalog's remote source (e.g. the Hugging Face Hub) failed",
     }
     return {
         str(code): {
@@ -108,7 +109,7 @@ OPENAPI: dict[str, Any] = {
                 "description": "Idempotent. Evicts least recently used models to stay within "
                 "the RAM budget; 409 when the model is not downloaded or cannot fit.",
                 "parameters": [_MODEL_ID],
-                "responses": {"200": _SNAPSHOT, **_errors(400, 403, 404, 409, 422)},
+                "responses": {"200": _SNAPSHOT, **_errors(400, 403, 404, 409, 422, 502)},
             }
         },
         "/v1/models/{model_id}/unload": {
@@ -116,7 +117,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "unload_model",
                 "summary": "Unload a model: its worker process exits and frees the memory",
                 "parameters": [_MODEL_ID],
-                "responses": {"200": _SNAPSHOT, **_errors(400, 403, 404)},
+                "responses": {"200": _SNAPSHOT, **_errors(400, 403, 404, 502)},
             }
         },
     },
