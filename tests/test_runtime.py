@@ -72,7 +72,7 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
             def slow(paths):
                 import time
-                time.sleep(3)
+                time.sleep(5)
                 return {"ok": True}
             """
         )
@@ -329,10 +329,9 @@ async def test_a_slow_load_does_not_hold_up_other_models(
         fast = await runtime.load("fast", "gguf", [models["gguf"]])
         slow = asyncio.ensure_future(runtime.load("slow", "slow", [weights]))
         await eventually(lambda: "slow" in runtime._reserved, timeout=5)
-        started = time.monotonic()
         await runtime.unload("fast")
         other = await runtime.load("other", "safetensors", [models["safetensors"]])
-        assert time.monotonic() - started < 2.5 and not slow.done()
+        assert not slow.done()  # both happened while the slow model was still loading
         assert gone(fast["pid"]) and other["loaded"] is True
         assert (await slow)["summary"]["type"] == "builtins.dict"
         # closing the manager during a load ends that worker too
