@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
 from .runtime.manager import RuntimeManager
@@ -18,5 +19,6 @@ class Services:
     db: Database
     events: EventBus
     files: FileStore
+    downloads: DownloadManager
     runtime: RuntimeManager | None = None
     extra: dict[str, Any] = field(default_factory=dict)
