@@ -49,11 +49,7 @@ def build_file_sets(parts: list[FilePart]) -> list[ModelFileSet]:
     for p in weights:
         if file_format(p.filename) != "onnx":
             continue
-        data = [
-            by_name[n]
-            for n in (p.filename + "_data", p.filename + ".data")
-            if n in by_name
-        ]
+        data = [by_name[n] for n in (p.filename + "_data", p.filename + ".data") if n in by_name]
         sets.append(
             ModelFileSet(
                 id=p.filename.replace("/", "__"),

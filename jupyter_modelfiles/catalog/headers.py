@@ -100,10 +100,17 @@ class GGUFHeader:
 
 
 _SCALARS = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
-    GGUFValueType.INT16: "<h", GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i",
-    GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
-    GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
+    GGUFValueType.UINT8: "<B",
+    GGUFValueType.INT8: "<b",
+    GGUFValueType.UINT16: "<H",
+    GGUFValueType.INT16: "<h",
+    GGUFValueType.UINT32: "<I",
+    GGUFValueType.INT32: "<i",
+    GGUFValueType.FLOAT32: "<f",
+    GGUFValueType.BOOL: "<?",
+    GGUFValueType.UINT64: "<Q",
+    GGUFValueType.INT64: "<q",
+    GGUFValueType.FLOAT64: "<d",
 }
 #: Arrays longer than this (vocabularies) are skipped, not decoded.
 _KEEP_ARRAY = 64
@@ -253,25 +260,32 @@ def local_reader(path: Path) -> ReadPrefix:
     return read
 
 
-def http_reader(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> ReadPrefix:
+def http_reader(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> ReadPrefix:
     """Read prefixes with ``Range: bytes=0-N`` (a 200 answer is cut at ``n`` bytes)."""
 
     def read(n: int) -> bytes:
-        request_headers = {**(headers or {}), "Range": f"bytes=0-{n - 1}",
-                           "Accept-Encoding": "identity"}
+        request_headers = {
+            **(headers or {}),
+            "Range": f"bytes=0-{n - 1}",
+            "Accept-Encoding": "identity",
+        }
         try:
-            with httpx.Client(follow_redirects=True, timeout=timeout) as client:
-                with client.stream("GET", url, headers=request_headers) as response:
-                    if response.status_code not in (200, 206):
-                        raise UpstreamError(
-                            f"reading the header of {url} failed: HTTP {response.status_code}"
-                        )
-                    out = bytearray()
-                    for chunk in response.iter_raw():
-                        out += chunk
-                        if len(out) >= n:
-                            break
-                    return bytes(out[:n])
+            with (
+                httpx.Client(follow_redirects=True, timeout=timeout) as client,
+                client.stream("GET", url, headers=request_headers) as response,
+            ):
+                if response.status_code not in (200, 206):
+                    raise UpstreamError(
+                        f"reading the header of {url} failed: HTTP {response.status_code}"
+                    )
+                out = bytearray()
+                for chunk in response.iter_raw():
+                    out += chunk
+                    if len(out) >= n:
+                        break
+                return bytes(out[:n])
         except httpx.HTTPError as exc:
             raise UpstreamError(f"reading the header of {url} failed: {exc}") from None
 

@@ -62,11 +62,15 @@ class HubSource:
                 f"{what}: no model {repo_id!r} on {self.endpoint} (or it is private: set HF_TOKEN)"
             ) from None
         except OfflineModeIsEnabled:
-            raise UpstreamError(f"{what}: the Hugging Face Hub is offline (HF_HUB_OFFLINE)") from None
+            raise UpstreamError(
+                f"{what}: the Hugging Face Hub is offline (HF_HUB_OFFLINE)"
+            ) from None
         except HfHubHTTPError as exc:
             raise UpstreamError(f"{what}: the Hub at {self.endpoint} answered {exc}") from None
         except (OSError, ValueError) as exc:  # connection refused, DNS, timeouts, bad JSON
-            raise UpstreamError(f"{what}: the Hub at {self.endpoint} is unreachable: {exc}") from None
+            raise UpstreamError(
+                f"{what}: the Hub at {self.endpoint} is unreachable: {exc}"
+            ) from None
         except Exception as exc:  # httpx transport errors are not OSError
             if type(exc).__module__.startswith(("httpx", "httpcore", "httpx2")):
                 raise UpstreamError(
@@ -123,7 +127,9 @@ class HubSource:
             parts.append(
                 FilePart(
                     filename=sibling.rfilename,
-                    url=hf_hub_url(repo_id, sibling.rfilename, revision=commit, endpoint=self.endpoint),
+                    url=hf_hub_url(
+                        repo_id, sibling.rfilename, revision=commit, endpoint=self.endpoint
+                    ),
                     size=(lfs.size if lfs else sibling.size),
                     sha256=(lfs.sha256 if lfs else None),
                     etag=(lfs.sha256 if lfs else sibling.blob_id),

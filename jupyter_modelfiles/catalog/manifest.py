@@ -88,8 +88,12 @@ def model_from_dict(entry: Any, *, source: str, origin: str) -> CatalogModel:
     plain: list[FilePart] = []
     for f in files:
         name = f.get("name") or _name_from_url(f["url"])
-        part = FilePart(filename=name, url=f["url"], size=f.get("size"),
-                        sha256=(f.get("sha256") or None) and f["sha256"].lower())
+        part = FilePart(
+            filename=name,
+            url=f["url"],
+            size=f.get("size"),
+            sha256=(f.get("sha256") or None) and f["sha256"].lower(),
+        )
         if f.get("quantization") or f.get("format"):
             sets.append(
                 ModelFileSet(

@@ -7,11 +7,53 @@ from dataclasses import dataclass
 
 # Longest names first so ``Q4_K_M`` wins over ``Q4_K`` and ``IQ4_XS`` over ``Q4``.
 _GGUF_QUANTS = [
-    "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S",
-    "IQ3_M", "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "Q2_K_S", "Q2_K_L", "Q2_K", "Q3_K_S",
-    "Q3_K_M", "Q3_K_L", "Q3_K_XL", "Q3_K", "Q4_K_S", "Q4_K_M", "Q4_K_L", "Q4_K", "Q4_0_4_4",
-    "Q4_0_4_8", "Q4_0_8_8", "Q4_0", "Q4_1", "Q5_K_S", "Q5_K_M", "Q5_K_L", "Q5_K", "Q5_0", "Q5_1",
-    "Q6_K_L", "Q6_K", "Q8_0", "Q8_K", "MXFP4", "BF16", "F16", "FP16", "F32", "FP32",
+    "IQ1_S",
+    "IQ1_M",
+    "IQ2_XXS",
+    "IQ2_XS",
+    "IQ2_S",
+    "IQ2_M",
+    "IQ3_XXS",
+    "IQ3_XS",
+    "IQ3_S",
+    "IQ3_M",
+    "IQ4_NL",
+    "IQ4_XS",
+    "TQ1_0",
+    "TQ2_0",
+    "Q2_K_S",
+    "Q2_K_L",
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q3_K_L",
+    "Q3_K_XL",
+    "Q3_K",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q4_K_L",
+    "Q4_K",
+    "Q4_0_4_4",
+    "Q4_0_4_8",
+    "Q4_0_8_8",
+    "Q4_0",
+    "Q4_1",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q5_K_L",
+    "Q5_K",
+    "Q5_0",
+    "Q5_1",
+    "Q6_K_L",
+    "Q6_K",
+    "Q8_0",
+    "Q8_K",
+    "MXFP4",
+    "BF16",
+    "F16",
+    "FP16",
+    "F32",
+    "FP32",
 ]
 _QUANT_RE = re.compile(
     r"(?<![A-Za-z0-9])("
@@ -19,19 +61,46 @@ _QUANT_RE = re.compile(
     + r")(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
-_SPLIT_RE = re.compile(r"^(?P<base>.+?)-(?P<index>\d{5})-of-(?P<count>\d{5})(?P<ext>\.[A-Za-z0-9_]+)$")
-_SAFETENSORS_SHARD_RE = re.compile(r"^(?P<base>.+?)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$")
+_SPLIT_RE = re.compile(
+    r"^(?P<base>.+?)-(?P<index>\d{5})-of-(?P<count>\d{5})(?P<ext>\.[A-Za-z0-9_]+)$"
+)
+_SAFETENSORS_SHARD_RE = re.compile(
+    r"^(?P<base>.+?)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$"
+)
 
 #: Preference order for the recommended file of a model with several quantizations.
 RECOMMENDED_QUANTS = [
-    "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q5_K_S", "Q6_K", "Q8_0", "IQ4_XS", "Q3_K_M",
-    "Q4_1", "Q5_0", "Q3_K_L", "Q2_K", "BF16", "F16", "F32",
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q5_K_M",
+    "Q4_0",
+    "Q5_K_S",
+    "Q6_K",
+    "Q8_0",
+    "IQ4_XS",
+    "Q3_K_M",
+    "Q4_1",
+    "Q5_0",
+    "Q3_K_L",
+    "Q2_K",
+    "BF16",
+    "F16",
+    "F32",
 ]
 
 #: safetensors / numpy dtype names to the quantization label we report.
 SAFETENSORS_DTYPES = {
-    "F64": "F64", "F32": "F32", "F16": "F16", "BF16": "BF16", "I64": "I64", "I32": "I32",
-    "I16": "I16", "I8": "I8", "U8": "U8", "BOOL": "BOOL", "F8_E4M3": "F8_E4M3",
+    "F64": "F64",
+    "F32": "F32",
+    "F16": "F16",
+    "BF16": "BF16",
+    "I64": "I64",
+    "I32": "I32",
+    "I16": "I16",
+    "I8": "I8",
+    "U8": "U8",
+    "BOOL": "BOOL",
+    "F8_E4M3": "F8_E4M3",
     "F8_E5M2": "F8_E5M2",
 }
 
@@ -50,12 +119,11 @@ def file_format(filename: str) -> str | None:
 def quantization_from_name(filename: str) -> str | None:
     """The quantization label in a file name (``model.Q4_K_M.gguf`` -> ``Q4_K_M``)."""
     name = filename.rsplit("/", 1)[-1]
-    match = None
-    for match in _QUANT_RE.finditer(name):
-        pass  # the last label in the name is the quantization, earlier ones are model names
-    if match is None:
+    # The last label in the name is the quantization; earlier ones belong to the model name.
+    matches = list(_QUANT_RE.finditer(name))
+    if not matches:
         return None
-    label = match.group(1).upper()
+    label = matches[-1].group(1).upper()
     return {"FP16": "F16", "FP32": "F32"}.get(label, label)
 
 
