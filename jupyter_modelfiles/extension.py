@@ -65,7 +65,9 @@ class ModelFilesApp(ExtensionApp):
     ).tag(config=True)
 
     hf_token = Unicode(
-        None, allow_none=True, help="Hugging Face token for gated/private repos (default: HF_TOKEN)."
+        None,
+        allow_none=True,
+        help="Hugging Face token for gated/private repos (default: HF_TOKEN).",
     ).tag(config=True)
 
     hf_cache_dir = Unicode(

@@ -59,13 +59,18 @@ class Job:
 
     def to_status(self) -> dict[str, Any]:
         return {
-            "job_id": self.job_id, "status": self.status,
+            "job_id": self.job_id,
+            "status": self.status,
             "downloaded_bytes": self.downloaded_bytes,
             "total_size_bytes": self.total_size_bytes or 0,
-            "started_at": self.started_at, "bytes_per_second": self.bytes_per_second,
+            "started_at": self.started_at,
+            "bytes_per_second": self.bytes_per_second,
             "estimated_completion": self.estimated_completion,
-            "completed_at": self.completed_at, "error": self.error,
-            "model_id": self.model_id, "file": self.file, "url": self.url,
+            "completed_at": self.completed_at,
+            "error": self.error,
+            "model_id": self.model_id,
+            "file": self.file,
+            "url": self.url,
             "sha256": self.sha256,
         }
 
@@ -86,9 +91,19 @@ class StandInDownloadManager:
         for job in self.jobs.values():
             if job.dest == request.dest and job.status in ("queued", "downloading", "paused"):
                 return job
-        job = Job(uuid.uuid4().hex, "queued", request.url, Path(request.dest), request.model_id,
-                  request.file, request.sha256, request.hook, dict(request.hook_args),
-                  total_size_bytes=request.size, started_at=_iso(time.time()))
+        job = Job(
+            uuid.uuid4().hex,
+            "queued",
+            request.url,
+            Path(request.dest),
+            request.model_id,
+            request.file,
+            request.sha256,
+            request.hook,
+            dict(request.hook_args),
+            total_size_bytes=request.size,
+            started_at=_iso(time.time()),
+        )
         self.jobs[job.job_id] = job
         self.tasks[job.job_id] = asyncio.ensure_future(self._run(job, request.headers))
         return job
@@ -101,14 +116,16 @@ class StandInDownloadManager:
             part = job.dest.with_name(job.dest.name + ".part")
             part.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
-            async with httpx.AsyncClient(follow_redirects=True) as client:
-                async with client.stream("GET", job.url, headers=headers) as response:
-                    response.raise_for_status()
-                    with open(part, "wb") as fh:
-                        async for chunk in response.aiter_raw():
-                            fh.write(chunk)
-                            digest.update(chunk)
-                            job.downloaded_bytes += len(chunk)
+            async with (
+                httpx.AsyncClient(follow_redirects=True) as client,
+                client.stream("GET", job.url, headers=headers) as response,
+            ):
+                response.raise_for_status()
+                with open(part, "wb") as fh:
+                    async for chunk in response.aiter_raw():
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        job.downloaded_bytes += len(chunk)
             if job.total_size_bytes is not None and job.downloaded_bytes != job.total_size_bytes:
                 raise ValueError("size mismatch")
             if job.sha256 and digest.hexdigest() != job.sha256:
@@ -129,9 +146,12 @@ class StandInDownloadManager:
         return self.jobs[job_id]
 
     async def list(self, *, model_id: str | None = None, status: str | None = None) -> list[Job]:
-        return [j for j in self.jobs.values()
-                if (model_id is None or j.model_id == model_id)
-                and (status is None or j.status == status)]
+        return [
+            j
+            for j in self.jobs.values()
+            if (model_id is None or j.model_id == model_id)
+            and (status is None or j.status == status)
+        ]
 
     async def pause(self, job_id: str) -> Job:
         job = self.jobs[job_id]

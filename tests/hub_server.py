@@ -49,7 +49,9 @@ def make_gguf(
     rng = np.random.default_rng(len(name))
     writer.add_tensor("token_embd.weight", rng.standard_normal((32, embd), dtype=np.float32))
     for i in range(layers):
-        writer.add_tensor(f"blk.{i}.attn_q.weight", rng.standard_normal((embd, embd)).astype(np.float16))
+        writer.add_tensor(
+            f"blk.{i}.attn_q.weight", rng.standard_normal((embd, embd)).astype(np.float16)
+        )
     if extra_bytes:
         writer.add_tensor("pad", np.zeros(extra_bytes // 4, dtype=np.float32))
     writer.write_header_to_file()
@@ -106,6 +108,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
+        self.static: dict[str, bytes] = {}  # other files (manifests, non-Hub model files)
         self.requests: list[str] = []
         self.lock = threading.Lock()
         hub = self
@@ -138,8 +141,12 @@ class FakeHub:
 
     # -- request handling ----------------------------------------------------------------
     def _send(
-        self, h: BaseHTTPRequestHandler, status: int, body: bytes = b"",
-        headers: dict[str, str] | None = None, head: bool = False,
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        head: bool = False,
     ) -> None:
         h.send_response(status)
         for k, v in (headers or {}).items():
@@ -149,14 +156,21 @@ class FakeHub:
         if not head:
             h.wfile.write(body)
 
-    def _json(self, h: BaseHTTPRequestHandler, payload: Any, status: int = 200, **extra: str) -> None:
-        self._send(h, status, json.dumps(payload).encode(),
-                   {"Content-Type": "application/json", **extra})
+    def _json(
+        self, h: BaseHTTPRequestHandler, payload: Any, status: int = 200, **extra: str
+    ) -> None:
+        self._send(
+            h, status, json.dumps(payload).encode(), {"Content-Type": "application/json", **extra}
+        )
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, head: bool = False) -> None:
-        self._send(h, status, json.dumps({"error": code}).encode(),
-                   {"Content-Type": "application/json", "X-Error-Code": code,
-                    "X-Error-Message": code}, head=head)
+        self._send(
+            h,
+            status,
+            json.dumps({"error": code}).encode(),
+            {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": code},
+            head=head,
+        )
 
     def _handle(self, h: BaseHTTPRequestHandler, head: bool) -> None:
         parsed = urlparse(h.path)
@@ -164,6 +178,8 @@ class FakeHub:
         with self.lock:
             self.requests.append(f"{h.command} {h.path}")
         query = parse_qs(parsed.query)
+        if path in self.static:
+            return self._body(h, self.static[path], {"ETag": '"static"'}, head)
         if path == "/api/models":
             return self._search(h, query)
         m = re.match(r"^/api/models/([^/]+/[^/]+?)(?:/revision/([^/]+))?$", path)
@@ -187,9 +203,16 @@ class FakeHub:
                 continue
             if any(f not in repo.tags for f in filters):
                 continue
-            out.append({"id": repo.repo_id, "modelId": repo.repo_id, "author": repo.author,
-                        "tags": repo.tags, "createdAt": "2024-05-01T12:00:00.000Z",
-                        "gated": repo.gated})
+            out.append(
+                {
+                    "id": repo.repo_id,
+                    "modelId": repo.repo_id,
+                    "author": repo.author,
+                    "tags": repo.tags,
+                    "createdAt": "2024-05-01T12:00:00.000Z",
+                    "gated": repo.gated,
+                }
+            )
         self._json(h, out[:limit])
 
     def _info(self, h: BaseHTTPRequestHandler, repo_id: str, revision: str | None) -> None:
@@ -201,15 +224,25 @@ class FakeHub:
         if repo.gated and not (h.headers.get("Authorization") or "").startswith("Bearer "):
             # the Hub lists gated repos but refuses their files without an accepted token
             pass
-        self._json(h, {
-            "id": repo_id, "modelId": repo_id, "author": repo.author or repo_id.split("/")[0],
-            "sha": repo.sha, "private": False, "gated": repo.gated, "tags": repo.tags,
-            "createdAt": "2024-05-01T12:00:00.000Z", "lastModified": "2024-06-01T12:00:00.000Z",
-            "siblings": [repo.sibling(n) for n in sorted(repo.files)],
-        })
+        self._json(
+            h,
+            {
+                "id": repo_id,
+                "modelId": repo_id,
+                "author": repo.author or repo_id.split("/")[0],
+                "sha": repo.sha,
+                "private": False,
+                "gated": repo.gated,
+                "tags": repo.tags,
+                "createdAt": "2024-05-01T12:00:00.000Z",
+                "lastModified": "2024-06-01T12:00:00.000Z",
+                "siblings": [repo.sibling(n) for n in sorted(repo.files)],
+            },
+        )
 
-    def _resolve(self, h: BaseHTTPRequestHandler, repo_id: str, rev: str, name: str,
-                 head: bool) -> None:
+    def _resolve(
+        self, h: BaseHTTPRequestHandler, repo_id: str, rev: str, name: str, head: bool
+    ) -> None:
         repo = self.repos.get(repo_id)
         if repo is None:
             return self._error(h, 401, "RepoNotFound", head)
@@ -221,9 +254,18 @@ class FakeHub:
         common = {"X-Repo-Commit": repo.sha, "ETag": f'"{repo.etag(name)}"'}
         if repo.is_lfs(name):
             sha = hashlib.sha256(data).hexdigest()
-            return self._send(h, 302, b"", {
-                **common, "Location": f"{self.url}/cdn/{sha}", "X-Linked-Etag": f'"{sha}"',
-                "X-Linked-Size": str(len(data))}, head=head)
+            return self._send(
+                h,
+                302,
+                b"",
+                {
+                    **common,
+                    "Location": f"{self.url}/cdn/{sha}",
+                    "X-Linked-Etag": f'"{sha}"',
+                    "X-Linked-Size": str(len(data)),
+                },
+                head=head,
+            )
         self._body(h, data, common, head)
 
     def _cdn(self, h: BaseHTTPRequestHandler, sha: str, head: bool) -> None:
@@ -233,10 +275,10 @@ class FakeHub:
                     return self._body(h, data, {"ETag": f'"{sha}"'}, head)
         self._send(h, 404, b"no such blob", head=head)
 
-    def _body(self, h: BaseHTTPRequestHandler, data: bytes, headers: dict[str, str],
-              head: bool) -> None:
-        headers = {**headers, "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream"}
+    def _body(
+        self, h: BaseHTTPRequestHandler, data: bytes, headers: dict[str, str], head: bool
+    ) -> None:
+        headers = {**headers, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         rng = h.headers.get("Range")
         m = re.match(r"^bytes=(\d+)-(\d*)$", rng or "")
         if m:
@@ -244,6 +286,11 @@ class FakeHub:
             end = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
             if start >= len(data):
                 return self._send(h, 416, b"", {"Content-Range": f"bytes */{len(data)}"}, head)
-            return self._send(h, 206, data[start : end + 1], {
-                **headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"}, head)
+            return self._send(
+                h,
+                206,
+                data[start : end + 1],
+                {**headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"},
+                head,
+            )
         self._send(h, 200, data, headers, head)

@@ -78,11 +78,11 @@ def test_split_files_grouped_only_when_complete() -> None:
     assert "m-Q8_0-00001-of-00002.gguf" in groups
     assert groups["m.Q2_K.gguf"] == ["m.Q2_K.gguf"]
 
-    parts = [FilePart(n, f"http://x/{n}", 10) for n in names + ["config.json"]]
+    parts = [FilePart(n, f"http://x/{n}", 10) for n in [*names, "config.json"]]
     sets = {s.id: s for s in build_file_sets(parts)}
     assert sets["m-Q4_K_M.gguf"].quantization == "Q4_K_M"
     assert sets["m-Q4_K_M.gguf"].size == 30
-    assert [p.filename for p in sets["m-Q4_K_M.gguf"].parts][0].endswith("00001-of-00003.gguf")
+    assert sets["m-Q4_K_M.gguf"].parts[0].filename.endswith("00001-of-00003.gguf")
 
 
 def test_safetensors_shards_and_onnx_sets() -> None:
@@ -147,8 +147,16 @@ def hub(tmp_path: Path) -> Iterator[FakeHub]:
         "config.json": b'{"model_type": "llama"}',
     }
     server.add(Repo("org/tiny-GGUF", files, tags=["gguf"]))
-    server.add(Repo("org/st-model", {"model.safetensors": make_safetensors(
-        tmp_path / "m.safetensors").read_bytes(), "config.json": b"{}"}, tags=["safetensors"]))
+    server.add(
+        Repo(
+            "org/st-model",
+            {
+                "model.safetensors": make_safetensors(tmp_path / "m.safetensors").read_bytes(),
+                "config.json": b"{}",
+            },
+            tags=["safetensors"],
+        )
+    )
     server.add(Repo("org/gated", {"x.Q4_0.gguf": files["tiny.Q8_0.gguf"]}, gated=True))
     yield server
     server.close()
@@ -160,8 +168,11 @@ def test_headers_over_http_range(hub: FakeHub) -> None:
     assert header.quantization == "Q4_K_M"
     # the header was read with a Range request, not the whole ~600 kB file
     assert any(r.startswith("GET /cdn/") for r in hub.requests)
-    st = summarize_safetensors(read_safetensors_header(
-        http_reader(f"{hub.url}/org/st-model/resolve/main/model.safetensors")))
+    st = summarize_safetensors(
+        read_safetensors_header(
+            http_reader(f"{hub.url}/org/st-model/resolve/main/model.safetensors")
+        )
+    )
     assert st.quantization == "F16" and st.parameter_count == 136
     with pytest.raises(UpstreamError):
         read_gguf_header(http_reader(f"{hub.url}/org/nothing/resolve/main/x.gguf"))
@@ -177,7 +188,10 @@ async def test_hub_source_search_files_and_errors(hub: FakeHub) -> None:
     data = hub.repos["org/tiny-GGUF"].files["tiny.Q4_K_M.gguf"]
     part = sets["tiny.Q4_K_M.gguf"].parts[0]
     assert part.sha256 == hashlib.sha256(data).hexdigest() and part.size == len(data)
-    assert part.url == f"{hub.url}/org/tiny-GGUF/resolve/{hub.repos['org/tiny-GGUF'].sha}/tiny.Q4_K_M.gguf"
+    assert (
+        part.url
+        == f"{hub.url}/org/tiny-GGUF/resolve/{hub.repos['org/tiny-GGUF'].sha}/tiny.Q4_K_M.gguf"
+    )
     assert model.revision == hub.repos["org/tiny-GGUF"].sha
     with pytest.raises(NotFound):
         await source.model("org/missing")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from huggingface_hub import HfApi, constants, hf_hub_url
+from huggingface_hub import HfApi, ModelInfo, constants, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -20,6 +20,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from ..errors import Forbidden, NotFound, UpstreamError
 from .filesets import build_file_sets
@@ -32,8 +33,13 @@ class HubSource:
     """Reads model repositories from a Hub endpoint (``HF_ENDPOINT`` or the given one)."""
 
     def __init__(
-        self, endpoint: str | None = None, token: str | None = None, cache_ttl: float = 300.0
+        self,
+        endpoint: str | None = None,
+        token: str | None = None,
+        cache_ttl: float = 300.0,
+        timeout: float = 15.0,
     ):
+        self.timeout = timeout
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip(
             "/"
         )
@@ -84,9 +90,20 @@ class HubSource:
         """Models matching ``text`` (and a library/format tag such as ``gguf``), no files."""
 
         def run() -> list[Any]:
-            return list(
-                self.api.list_models(search=text or None, filter=library or None, limit=limit)
+            # One request (no 5-retry backoff like ``list_models``): a listing must fail fast.
+            params: list[tuple[str, Any]] = [("limit", limit)]
+            if text:
+                params.append(("search", text))
+            if library:
+                params.append(("filter", library))
+            response = get_session().get(
+                f"{self.endpoint}/api/models",
+                params=params,
+                headers=build_hf_headers(token=self.token),
+                timeout=self.timeout,
             )
+            hf_raise_for_status(response)
+            return [ModelInfo(**{"siblings": None, **item}) for item in response.json()]
 
         infos = await self._call("searching the Hub", None, run)
         out = []
@@ -118,7 +135,9 @@ class HubSource:
         info = await self._call(
             f"reading {repo_id}",
             repo_id,
-            lambda: self.api.model_info(repo_id, revision=revision, files_metadata=True),
+            lambda: self.api.model_info(
+                repo_id, revision=revision, files_metadata=True, timeout=self.timeout
+            ),
         )
         commit = info.sha or revision or "main"
         parts = []

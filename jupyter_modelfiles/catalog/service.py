@@ -240,21 +240,21 @@ class Catalog:
         if gguf_sets:
             chosen = gguf_sets[recommended([s.quantization for s in gguf_sets])]
             part = chosen.parts[0]
-            path = await asyncio.to_thread(self._part_local, model, part)
+            path = await self._local_bytes(model, part)
             reader = local_reader(path) if path else http_reader(part.url, headers, timeout=15)
             try:
                 header = await asyncio.to_thread(read_gguf_header, reader)
             except ModelFilesError:
                 header = None
             if header is not None:
-                model.parameters = model.parameters or round(header.parameter_count / 1e9, 6)
+                model.parameters = model.parameters or round(header.parameter_count / 1e9, 9)
                 model.context_length = model.context_length or header.context_length
                 model.architecture = header.architecture
                 model.extra["gguf"] = header.summary()
         st_sets = [s for s in model.files if s.format == "safetensors"]
         for entry in st_sets:
             part = next(p for p in entry.parts if p.filename.endswith(".safetensors"))
-            path = await asyncio.to_thread(self._part_local, model, part)
+            path = await self._local_bytes(model, part)
             reader = local_reader(path) if path else http_reader(part.url, headers, timeout=15)
             try:
                 summary = summarize_safetensors(
@@ -264,7 +264,7 @@ class Catalog:
                 continue
             entry.quantization = entry.quantization or summary.quantization
             if len([p for p in entry.parts if p.filename.endswith(".safetensors")]) == 1:
-                model.parameters = model.parameters or round(summary.parameter_count / 1e9, 6)
+                model.parameters = model.parameters or round(summary.parameter_count / 1e9, 9)
         for entry in model.files:
             weights = (
                 sum(
@@ -283,6 +283,13 @@ class Catalog:
         return model
 
     # -- local state ---------------------------------------------------------------------
+    async def _local_bytes(self, model: CatalogModel, part: FilePart) -> Path | None:
+        """A local copy of ``part``: its own, or the same SHA-256 stored for another model."""
+        path = await asyncio.to_thread(self._part_local, model, part)
+        if path is None and part.sha256:
+            path = await self._blob_with_sha(part.sha256)
+        return path
+
     def _part_local(self, model: CatalogModel, part: FilePart) -> Path | None:
         if model.source == "hub" and model.repo_id:
             return local.hub_cached(self.hf_cache_dir, model.repo_id, part.filename, model.revision)
