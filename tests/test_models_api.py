@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +20,7 @@ from jupyter_modelfiles.catalog.hub import HubSource
 from jupyter_modelfiles.errors import Conflict
 
 from .anaconda_schema import FILES_RESPONSE, MODEL_FILE
-from .conftest import body, eventually
+from .conftest import body
 from .hub_server import FakeHub, Repo, make_gguf, make_safetensors
 
 REPO = "org/tiny-GGUF"
@@ -95,12 +97,19 @@ def modelfiles_config(hub: FakeHub, tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def catalog(services: Any) -> Any:
-    cat = services.catalog
-    if cat.downloads is None:  # until the downloads branch is merged
-        from .download_standin import StandInDownloadManager
+    return services.catalog
 
-        cat.attach_downloads(StandInDownloadManager())
-    return cat
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Poll an async ``check`` until it is truthy (fails after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
 
 
 def mid(model_id: str, encoded: bool) -> str:
@@ -160,12 +169,10 @@ async def test_download_lands_in_the_hugging_face_cache(
             for f in body(await api("GET", f"v1/models/{quote(REPO, safe='')}/files"))["data"]
         }
 
-    for _ in range(250):
-        if (await files())["tiny.Q8_0.gguf"]["isDownloaded"]:
-            break
-        import asyncio
+    async def q8_downloaded() -> bool:
+        return (await files())["tiny.Q8_0.gguf"]["isDownloaded"]
 
-        await asyncio.sleep(0.02)
+    await until(q8_downloaded)
     entry = (await files())["tiny.Q8_0.gguf"]
     jsonschema.validate(entry, MODEL_FILE)
     assert entry["downloadStatus"]["status"] == "completed"
@@ -212,14 +219,11 @@ async def test_lmstudio_download_by_hub_url(api: Any, catalog: Any, hub: FakeHub
     status = body(r)
     assert status["job_id"] and status["status"] in ("queued", "downloading", "completed")
     job_id = status["job_id"]
-    await eventually(
-        lambda: (
-            catalog.downloads.jobs[job_id].status == "completed"
-            if hasattr(catalog.downloads, "jobs")
-            else True
-        ),
-        timeout=10,
-    )
+
+    async def completed() -> bool:
+        return (await catalog.downloads.get(job_id)).status == "completed"
+
+    await until(completed)
 
     async def done() -> bool:
         again = body(
@@ -227,13 +231,7 @@ async def test_lmstudio_download_by_hub_url(api: Any, catalog: Any, hub: FakeHub
         )
         return again["status"] == "already_downloaded"
 
-    for _ in range(200):
-        if await done():
-            break
-        import asyncio
-
-        await asyncio.sleep(0.05)
-    assert await done()
+    await until(done)
     assert try_to_load_from_cache(REPO, "tiny.Q4_K_M.gguf", cache_dir=str(catalog.hf_cache_dir))
     # A file URL picks that file
     r = await api(
@@ -289,13 +287,7 @@ async def test_custom_model_lifecycle_and_shared_blob(
         r = await api("GET", f"v1/models/{model_id}/files/{file_id}")
         return body(r)["data"]["isDownloaded"]
 
-    for _ in range(250):
-        if await downloaded("custom/my-model"):
-            break
-        import asyncio
-
-        await asyncio.sleep(0.02)
-    assert await downloaded("custom/my-model")
+    await until(lambda: downloaded("custom/my-model"))
     blob = modelfiles_root / "models" / "blobs" / sha
     assert blob.read_bytes() == shared
 

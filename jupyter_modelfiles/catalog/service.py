@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..downloads.manager import DownloadRequest
 from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound, UpstreamError
 from ..events import EventBus
 from ..state import Database
@@ -738,13 +739,6 @@ class Catalog:
                     jobs.append(job)
         return jobs
 
-    def _request_class(self) -> Any:
-        try:
-            from ..downloads.manager import DownloadRequest
-        except ImportError:  # until the download manager is merged: its own request type
-            return type(self.downloads).request_type  # type: ignore[union-attr]
-        return DownloadRequest
-
     async def _submit_part(self, manager: Any, model: CatalogModel, part: FilePart) -> Any | None:
         if model.source == "hub" and model.repo_id:
             etag = part.etag or part.sha256
@@ -787,7 +781,7 @@ class Catalog:
         if dest.exists() and part.sha256 and hook == "hf_cache":
             await self._finish_part(hook, dest, args)
             return None
-        request = self._request_class()(
+        request = DownloadRequest(
             url=part.url,
             dest=dest,
             sha256=part.sha256,
