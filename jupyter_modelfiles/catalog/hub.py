@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from huggingface_hub import HfApi, ModelInfo, constants, hf_hub_url
+from huggingface_hub import HfApi, ModelInfo, constants, get_hf_file_metadata, get_token, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -43,7 +43,7 @@ class HubSource:
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip(
             "/"
         )
-        self.token = token or os.environ.get("HF_TOKEN") or None
+        self.token = token or os.environ.get("HF_TOKEN") or get_token() or None
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, CatalogModel]] = {}
@@ -170,6 +170,16 @@ class HubSource:
         self._cache[key] = (time.monotonic(), model)
         self._cache[repo_id] = (time.monotonic(), model)
         return model
+
+    async def check_access(self, model: CatalogModel, url: str) -> None:
+        """HEAD one file of a gated repo: no access -> :class:`Forbidden` before any job."""
+        await self._call(
+            f"checking access to {model.repo_id}",
+            model.repo_id,
+            lambda: get_hf_file_metadata(
+                url, token=self.token or False, timeout=self.timeout, endpoint=self.endpoint
+            ),
+        )
 
 
 def _iso(value: Any) -> str | None:

@@ -728,6 +728,8 @@ class Catalog:
     async def _start(self, model: CatalogModel, entries: list[ModelFileSet]) -> list[Any]:
         """Submit every missing part of ``entries``; returns the jobs (new or joined)."""
         manager = self._require_downloads()
+        if model.source == "hub" and model.extra.get("gated") and entries and entries[0].parts:
+            await self.hub.check_access(model, entries[0].parts[0].url)
         await self._remember(model)
         jobs = []
         for entry in entries:
