@@ -30,7 +30,7 @@ from jupyter_modelfiles.catalog.parsing import (
     recommended,
 )
 from jupyter_modelfiles.catalog.ram import OVERHEAD_FIXED, max_ram_usage
-from jupyter_modelfiles.errors import Forbidden, InvalidRequest, NotFound, UpstreamError
+from jupyter_modelfiles.errors import Conflict, Forbidden, InvalidRequest, NotFound, UpstreamError
 
 from .hub_server import FakeHub, Repo, make_gguf, make_safetensors
 
@@ -242,3 +242,48 @@ models:
     assert again.files[0].quantization == "Q8_0"
     with pytest.raises(InvalidRequest):
         parse_manifest("models: [{id: y, files: [{url: 'ftp://h/x'}]}]", "bad.yaml")
+
+
+def test_hub_source_honours_hf_endpoint_and_hf_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1234/")
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    source = HubSource()
+    assert source.endpoint == "http://127.0.0.1:1234"
+    assert source.auth_headers == {"Authorization": "Bearer hf_from_env"}
+    explicit = HubSource("http://127.0.0.1:5678", token="hf_trait")
+    assert explicit.endpoint == "http://127.0.0.1:5678" and explicit.token == "hf_trait"
+
+
+async def test_custom_models_and_local_records_survive_a_restart(tmp_path: Path) -> None:
+    from jupyter_modelfiles.catalog.service import Catalog
+    from jupyter_modelfiles.events import EventBus
+    from jupyter_modelfiles.state import Database
+
+    def open_catalog() -> tuple[Database, Catalog]:
+        db = Database(tmp_path / "state.sqlite3")
+        return db, Catalog(
+            db,
+            EventBus(),
+            None,
+            tmp_path / "root",
+            tmp_path / "hf",
+            hf_endpoint="http://127.0.0.1:9",
+        )
+
+    db, catalog = open_catalog()
+    snap = await catalog.register_custom(
+        {"name": "Keep Me", "files": [{"url": "http://127.0.0.1:9/keep.Q4_0.gguf", "size": 5}]}
+    )
+    assert snap["id"] == "custom/keep-me" and snap["custom"] is True
+    assert db.schema_version("catalog") == 1
+    db.close()
+    db, catalog = open_catalog()
+    again = await catalog.snapshot("custom/keep-me")
+    assert again["name"] == "Keep Me" and again["files"][0]["quantization"] == "Q4_0"
+    with pytest.raises(Conflict, match="download it first"):
+        await catalog.resolve_local("custom/keep-me")
+    with pytest.raises(NotFound):
+        await catalog.resolve_local("nothing-here")  # not Hub-shaped: no Hub request
+    with pytest.raises(UpstreamError):  # Hub-shaped, and the Hub is unreachable
+        await catalog.resolve_local("custom/nothing")
+    db.close()

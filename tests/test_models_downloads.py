@@ -120,3 +120,25 @@ async def test_gated_repo_needs_a_token(api: Any, services: Any, hub: FakeHub) -
     assert try_to_load_from_cache(
         "org/gated", "gated.Q8_0.gguf", cache_dir=str(services.catalog.hf_cache_dir)
     )
+
+
+async def test_downloaded_hub_model_works_offline(api: Any, services: Any, hub: FakeHub) -> None:
+    services.catalog.hub = HubSource(hub.url, token="hf_good_token")
+    assert (await api("POST", "v1/models/org/gated/download")).code == 200
+
+    async def done() -> bool:
+        return body(await api("GET", "v1/models/org/gated"))["downloaded"]
+
+    await until(done)
+    # The Hub goes away: the downloaded model is still listed, described and loadable.
+    services.catalog.hub = HubSource("http://127.0.0.1:9", token=None)
+    services.catalog._enriched.clear()
+    r = await api("GET", "v1/models/org%2Fgated")
+    assert r.code == 200 and body(r)["downloaded"] is True
+    listing = body(await api("GET", "v1/models", params={"downloaded": "true"}))
+    assert [m["id"] for m in listing["iterable"]] == ["org/gated"]
+    fmt, paths = await services.catalog.resolve_local("org/gated")
+    assert (
+        fmt == "gguf" and paths[0].read_bytes() == hub.repos["org/gated"].files["gated.Q8_0.gguf"]
+    )
+    assert (await api("GET", "v1/models/org/other")).code == 502
