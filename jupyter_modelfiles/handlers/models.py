@@ -568,3 +568,8 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+# Every route answers 403 without Jupyter auth (or for a gated repo / non-custom model).
+for _item in OPENAPI["paths"].values():
+    for _op in _item.values():
+        _op["responses"].setdefault("403", _json(_ERR, "Forbidden"))
