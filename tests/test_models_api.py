@@ -50,6 +50,16 @@ def hub(tmp_path: Path) -> Iterator[FakeHub]:
             tags=["safetensors"],
         )
     )
+    server.add(
+        Repo(
+            "org/split-GGUF",
+            {
+                "big-Q4_K_M-00001-of-00002.gguf": q4,
+                "big-Q4_K_M-00002-of-00002.gguf": b"second part " * 1000,
+            },
+            tags=["gguf"],
+        )
+    )
     shared = make_gguf(gen / "shared.gguf", name="shared", quant_file_type=2).read_bytes()
     server.static["/files/shared.Q4_0.gguf"] = shared
     server.static["/files/other.Q4_0.gguf"] = q4
@@ -378,3 +388,29 @@ async def test_safetensors_repo_quantization_from_header(api: Any, catalog: Any)
     assert entry["format"] == "safetensors" and entry["quantization"] == "F16"
     snap = body(await api("GET", "v1/models/org%2Fst-model"))
     assert snap["parameters"] == pytest.approx(136 / 1e9)
+
+
+async def test_split_gguf_is_one_logical_file(api: Any, catalog: Any, hub: FakeHub) -> None:
+    repo = hub.repos["org/split-GGUF"]
+    files = body(await api("GET", "v1/models/org%2Fsplit-GGUF/files"))
+    jsonschema.validate(files, FILES_RESPONSE)
+    [entry] = files["data"]
+    assert entry["id"] == "big-Q4_K_M.gguf" and entry["quantization"] == "Q4_K_M"
+    assert entry["sizeBytes"] == sum(len(d) for d in repo.files.values())
+    r = await api(
+        "PATCH", "v1/models/org/split-GGUF/files/big-Q4_K_M.gguf", json={"action": "start"}
+    )
+    assert r.code == 200, r.body
+
+    async def downloaded() -> bool:
+        r = await api("GET", "v1/models/org/split-GGUF/files/big-Q4_K_M.gguf")
+        return body(r)["data"]["isDownloaded"]
+
+    await until(downloaded)
+    fmt, paths = await catalog.resolve_local("org/split-GGUF")
+    assert fmt == "gguf"
+    assert [p.name for p in paths] == sorted(repo.files)
+    assert [p.read_bytes() for p in paths] == [repo.files[n] for n in sorted(repo.files)]
+    data = body(await api("GET", "v1/models/org/split-GGUF/files/big-Q4_K_M.gguf"))["data"]
+    assert data["downloadStatus"]["localPath"] == str(paths[0])
+    assert data["downloadStatus"]["progress"]["downloadedRatio"] == 1.0
