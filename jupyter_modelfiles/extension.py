@@ -9,9 +9,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode, default, validate
+from traitlets import Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
+from .catalog.service import Catalog
 from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
@@ -80,6 +81,31 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError("unload_after must be >= 0 (0 = never)")
         return float(proposal["value"])
 
+    manifests = List(
+        Unicode(),
+        help="Model catalogs (JSON or YAML files or http(s) URLs) listing models and their files.",
+    ).tag(config=True)
+
+    hf_endpoint = Unicode(
+        None, allow_none=True, help="Hugging Face Hub endpoint (default: HF_ENDPOINT or the Hub)."
+    ).tag(config=True)
+
+    hf_token = Unicode(
+        None,
+        allow_none=True,
+        help="Hugging Face token for gated/private repos (default: HF_TOKEN).",
+    ).tag(config=True)
+
+    hf_cache_dir = Unicode(
+        help="Hugging Face cache where Hub files land (default: huggingface_hub's HF_HUB_CACHE).",
+    ).tag(config=True)
+
+    @default("hf_cache_dir")
+    def _default_hf_cache_dir(self) -> str:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+
     max_concurrent_downloads = Int(
         2, help="How many download jobs run at the same time; the others wait in the queue."
     ).tag(config=True)
@@ -147,6 +173,17 @@ class ModelFilesApp(ExtensionApp):
         )
         self.services = Services(
             db=db, events=events, files=files, downloads=downloads, runtime=runtime
+        )
+        self.services.catalog = Catalog(
+            db,
+            events,
+            downloads,
+            root,
+            Path(self.hf_cache_dir).expanduser(),
+            manifests=list(self.manifests),
+            hf_endpoint=self.hf_endpoint,
+            hf_token=self.hf_token,
+            runtime=runtime,
         )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)

@@ -21,4 +21,5 @@ class Services:
     files: FileStore
     downloads: DownloadManager
     runtime: RuntimeManager | None = None
+    catalog: Any = None  # catalog.service.Catalog
     extra: dict[str, Any] = field(default_factory=dict)
