@@ -94,6 +94,8 @@ def error_from_response(response: httpx.Response) -> ModelFilesError:
     if not message:
         text = response.text.strip()
         message = text[:300] if text and not text.startswith("<") else response.reason_phrase
+    if response.status_code in (401, 403) and code in (None, "FORBIDDEN") and len(message) < 20:
+        message = f"{message}: the server refused the token (check --token / the URL)"
     try:
         method, path = response.request.method, response.request.url.path
     except RuntimeError:
