@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from .openapi_check import validate_response
+
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
@@ -52,7 +54,10 @@ Api = Callable[..., Awaitable[Any]]
 
 @pytest.fixture
 def api(jp_fetch: Any) -> Api:
-    """``await api(method, "v1/files", ...)`` under ``modelfiles/``; never raises on 4xx."""
+    """``await api(method, "v1/files", ...)`` under ``modelfiles/``; never raises on 4xx.
+
+    Every JSON response is validated against the OpenAPI document for its route and status.
+    """
 
     async def call(method: str, path: str, **kwargs: Any) -> Any:
         if "json" in kwargs:
@@ -60,10 +65,42 @@ def api(jp_fetch: Any) -> Api:
         if method in ("POST", "PUT", "PATCH") and "body" not in kwargs:
             kwargs["body"] = b""
         kwargs.setdefault("raise_error", False)
-        return await jp_fetch("modelfiles", *path.split("/"), method=method, **kwargs)
+        response = await jp_fetch("modelfiles", *path.split("/"), method=method, **kwargs)
+        content_type = response.headers.get("Content-Type", "")
+        if content_type.startswith("application/json") and response.body:
+            validate_response("/" + path.split("?")[0], method, response.code, body(response))
+        return response
 
     return call
 
 
 def body(response: Any) -> Any:
     return json.loads(response.body)
+
+
+@pytest.fixture(scope="module")
+def jupyter_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real ``jupyter server`` subprocess (token auth, base_url with %40), one per module."""
+    from .jupyter_process import JupyterServerProcess
+
+    server = JupyterServerProcess(tmp_path_factory.mktemp("jupyter-process"))
+    server.start()
+    yield server
+    server.stop()
+
+
+async def eventually(
+    condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {condition}")
+        await asyncio.sleep(interval)

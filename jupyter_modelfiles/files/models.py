@@ -79,6 +79,7 @@ class FileRecord:
             "sha256": self.sha256,
             "visibility": self.visibility,
             "signature": None,
+            "deleted": False,
             "metadata": metadata,
         }
 

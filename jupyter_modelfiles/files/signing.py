@@ -54,7 +54,7 @@ class UrlSigner:
         except ValueError:
             raise Forbidden("this signed URL is malformed; ask for a new one") from None
         expected = self.signature(file_id, expires_at)
-        if not hmac.compare_digest(expected, signature):
+        if not signature.isascii() or not hmac.compare_digest(expected, signature):
             raise Forbidden("this signed URL is not valid (it was altered); ask for a new one")
         if expires_at < time.time():
             raise Forbidden("this signed URL has expired; ask for a new one")

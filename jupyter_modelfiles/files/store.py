@@ -76,6 +76,7 @@ _COLUMNS = (
 _EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
 LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
 SWEEP_INTERVAL = 60.0
+MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 
 
 def _record(row: sqlite3.Row) -> FileRecord:
@@ -243,13 +244,15 @@ class FileStore:
     def _expiry_from_fields(self, fields: dict[str, str]) -> int | None:
         now = time.time()
         if fields.get("expiry"):
-            hours = _positive_number(fields["expiry"], "expiry")
+            hours = _positive_number(fields["expiry"], "expiry", MAX_EXPIRY_SECONDS / 3600)
             return int(now + hours * 3600)
         if fields.get("expires_after[seconds]"):
             anchor = fields.get("expires_after[anchor]", "created_at")
             if anchor != "created_at":
                 raise InvalidRequest("expires_after[anchor] must be 'created_at'")
-            seconds = _positive_number(fields["expires_after[seconds]"], "expires_after[seconds]")
+            seconds = _positive_number(
+                fields["expires_after[seconds]"], "expires_after[seconds]", MAX_EXPIRY_SECONDS
+            )
             return int(now + seconds)
         return None
 
@@ -353,10 +356,11 @@ class FileStore:
         return await self.db.run(lambda conn: self._list(conn, query))
 
     def _list(self, conn: sqlite3.Connection, q: ListQuery) -> ListResult:
-        where: list[str] = ["(expires_at IS NULL OR expires_at > ?)"]
-        params: list[Any] = [int(time.time())]
+        now = int(time.time())
+        filters: list[str] = []
+        params: list[Any] = []
         if q.purpose:
-            where.append("purpose = ?")
+            filters.append("purpose = ?")
             params.append(q.purpose)
         for column, values in (
             ("source", q.sources),
@@ -364,37 +368,45 @@ class FileStore:
             ("mimetype", q.mimetypes),
         ):
             if values:
-                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                filters.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
         if q.search:
             if len(q.search) >= 3:
-                where.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
+                filters.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
                 params.append('"' + q.search.replace('"', '""') + '"')
             else:
                 escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                where.append("filename LIKE ? ESCAPE '\\'")
+                filters.append("filename LIKE ? ESCAPE '\\'")
                 params.append(f"%{escaped}%")
-        filter_sql = " AND ".join(where)
-        filter_params = list(params)
+        where = [*filters, "(expires_at IS NULL OR expires_at > ?)"]
+        where_params = [*params, now]
         descending = q.order != "asc"
         if q.after is not None:
             row = conn.execute("SELECT seq FROM files WHERE id = ?", (q.after,)).fetchone()
             if row is None:
                 raise InvalidRequest(f"'after' names no known file: {q.after[:80]!r}")
             where.append("seq < ?" if descending else "seq > ?")
-            params.append(row[0])
+            where_params.append(row[0])
         size = q.limit if q.limit is not None else q.page_size
         offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
         sql = (
             f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} "
             f"ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ? OFFSET ?"
         )
-        rows = conn.execute(sql, [*params, size + 1, offset]).fetchall()
+        rows = conn.execute(sql, [*where_params, size + 1, offset]).fetchall()
         total = None
         if q.include_total:
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM files WHERE {filter_sql}", filter_params
+            # Two index-friendly counts instead of one scan with the expiry condition.
+            filter_sql = " AND ".join(filters) or "1"
+            matching = conn.execute(
+                f"SELECT COUNT(*) FROM files WHERE {filter_sql}", params
             ).fetchone()[0]
+            expired = conn.execute(
+                f"SELECT COUNT(*) FROM files WHERE {filter_sql} "
+                "AND expires_at IS NOT NULL AND expires_at <= ?",
+                [*params, now],
+            ).fetchone()[0]
+            total = matching - expired
         return ListResult(
             data=[_record(r) for r in rows[:size]], total=total, has_more=len(rows) > size
         )
@@ -412,11 +424,13 @@ class FileStore:
         return {"expires": expires, "signature": signature}
 
 
-def _positive_number(raw: str, name: str) -> float:
+def _positive_number(raw: str, name: str, maximum: float) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise InvalidRequest(f"{name} must be a number, got {raw[:32]!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise InvalidRequest(f"{name} must be a positive number, got {raw[:32]!r}")
+    if not 0 < value <= maximum:
+        raise InvalidRequest(
+            f"{name} must be more than 0 and at most {maximum:g}, got {raw[:32]!r}"
+        )
     return value

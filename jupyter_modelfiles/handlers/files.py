@@ -17,8 +17,9 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..errors import InvalidRequest, PayloadTooLarge, RangeNotSatisfiable
+from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
 from ..files.models import PURPOSES, FileRecord, ListQuery
+from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
 from .base import ModelFilesHandler, path_id
 
@@ -179,13 +180,20 @@ class FileHandler(ModelFilesHandler):
 class _ContentMixin(ModelFilesHandler):
     """Serve a stored file's bytes with ``Range``, ``ETag`` and ``Content-Disposition``."""
 
+    def finish(self, chunk: Any = None) -> Any:
+        # APIHandler.finish would stamp application/json on the bytes; errors set it themselves.
+        self.update_api_activity()
+        return web.RequestHandler.finish(self, chunk)
+
     async def serve(self, record: FileRecord, *, head: bool = False) -> None:
         path = self.services.files.blob_path(record.id)
         size = record.bytes
         etag = f'"{record.sha256}"'
         self.set_header("ETag", etag)
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("Content-Type", record.mimetype or "application/octet-stream")
+        # The bytes are the user's: always octet-stream (Mistral's contract); the record's
+        # ``mimetype`` tells what they are.
+        self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", content_disposition(record.filename))
         self.set_header("Cache-Control", "private, no-transform")
         if etag in _etags(self.request.headers.get("If-None-Match", "")):
@@ -242,6 +250,8 @@ class SignedContentHandler(_ContentMixin):
     async def get(self, file_id: str) -> None:
         file_id = path_id(file_id)
         store = self.services.files
+        if not is_valid_id(file_id):
+            raise NotFound(f"no file with id {file_id[:80]!r}")
         store.signer.verify(
             file_id,
             self.get_query_argument("expires", None),
@@ -338,6 +348,10 @@ def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
     }
 
 
+_BINARY = {
+    "description": "The file's bytes",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
 _FILE_ID_PARAM = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _NULLABLE_INT = {"type": "integer", "nullable": True}
 OPENAPI: dict[str, Any] = {
@@ -374,6 +388,7 @@ OPENAPI: dict[str, Any] = {
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "visibility": {"type": "string"},
                 "signature": {"type": "string", "nullable": True},
+                "deleted": {"type": "boolean"},
                 "metadata": {
                     "type": "object",
                     "properties": {"total_requests": {"type": "integer"}},
@@ -489,15 +504,9 @@ OPENAPI: dict[str, Any] = {
                     {"name": "Range", "in": "header", "schema": {"type": "string"}},
                 ],
                 "responses": {
-                    "200": {
-                        "description": "The bytes",
-                        "content": {
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            }
-                        },
-                    },
-                    "206": {"description": "The requested range"},
+                    "200": _BINARY,
+                    "206": {**_BINARY, "description": "The requested range"},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
                     **_error_responses(403, 404, 416),
                 },
             }
@@ -537,8 +546,9 @@ OPENAPI: dict[str, Any] = {
                     },
                 ],
                 "responses": {
-                    "200": {"description": "The bytes"},
-                    "206": {"description": "The requested range"},
+                    "200": _BINARY,
+                    "206": {**_BINARY, "description": "The requested range"},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
                     **_error_responses(403, 404, 416),
                 },
             }

@@ -1,0 +1,78 @@
+"""Validate API responses against the served OpenAPI document (the one schema source)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from jupyter_modelfiles.handlers.openapi import build_document
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    return build_document("/modelfiles")
+
+
+def _to_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema (``nullable``, ``exclusiveMinimum`` booleans, refs)."""
+    if isinstance(node, list):
+        return [_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _to_json_schema(value) for key, value in node.items()}
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
+    if out.pop("nullable", False):
+        if "type" in out:
+            out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        if "$ref" in out or "allOf" in out or "oneOf" in out:
+            out = {"anyOf": [out, {"type": "null"}]}
+    if out.get("exclusiveMinimum") is True:
+        out["exclusiveMinimum"] = out.pop("minimum", 0)
+    return out
+
+
+def _route_regex(template: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\\{[^}]+\\\}", "(.+)", re.escape(template))
+    return re.compile(f"^{pattern}/?$")
+
+
+def schema_for(path: str, method: str, status: int) -> dict[str, Any] | None:
+    """The JSON Schema of a documented response, or raise if the response is undocumented."""
+    doc = document()
+    candidates = [t for t in doc["paths"] if _route_regex(t).match(path)]
+    if not candidates:
+        raise AssertionError(f"route {path} is not in the OpenAPI document")
+    # Prefer the most specific template (fewest parameters, longest literal text).
+    candidates.sort(key=lambda t: (t.count("{"), -len(t)))
+    for template in candidates:
+        operation = doc["paths"][template].get(method.lower())
+        if operation is None:
+            continue
+        responses = operation["responses"]
+        response = (
+            responses.get(str(status))
+            or responses.get(f"{str(status)[0]}XX")
+            or responses.get("default")
+        )
+        if response is None:
+            raise AssertionError(f"{method} {template} does not document status {status}")
+        content = response.get("content", {}).get("application/json")
+        if content is None:
+            return None
+        schema = _to_json_schema(copy.deepcopy(content["schema"]))
+        schema["$defs"] = _to_json_schema(copy.deepcopy(doc["components"]["schemas"]))
+        return schema
+    raise AssertionError(f"{method} {path} is not documented")
+
+
+def validate_response(path: str, method: str, status: int, payload: Any) -> None:
+    schema = schema_for(path, method, status)
+    if schema is not None:
+        jsonschema.validate(payload, schema)
