@@ -71,3 +71,47 @@ async def test_bad_usage_and_no_server(live: Live, tmp_path: Path) -> None:
     assert code == 1 and "no Jupyter server with jupyter-modelfiles was found" in err
     code, _, err = await cli("--url", live.url, "--token", "wrong", "files")
     assert code == 1 and "FORBIDDEN" in err and "token" in err
+
+
+async def test_standalone_download_verifies_and_fails_clearly(tmp_path: Path) -> None:
+    import hashlib
+
+    from ..origin import running_origin
+
+    with running_origin() as origin:
+        data = origin.add("model.gguf", 5 * 1024 * 1024 + 11, seed=3)
+        digest = hashlib.sha256(data).hexdigest()
+        code, out, err = await cli(
+            "--json",
+            "download",
+            "--standalone",
+            origin.url("model.gguf"),
+            "--sha256",
+            digest,
+            "-o",
+            str(tmp_path),
+        )
+        assert code == 0, err
+        result = json.loads(out)
+        assert result == {
+            "path": str(tmp_path / "model.gguf"),
+            "bytes": len(data),
+            "sha256": digest,
+        }
+        assert (tmp_path / "model.gguf").read_bytes() == data
+        assert not list(tmp_path.glob(".model.gguf.*"))  # no partial or journal left
+
+        code, _, err = await cli(
+            "download",
+            "--standalone",
+            origin.url("model.gguf"),
+            "--sha256",
+            "0" * 64,
+            "-o",
+            str(tmp_path / "bad.gguf"),
+        )
+        assert code == 1 and "UPSTREAM_ERROR" in err and "not published" in err
+        assert not (tmp_path / "bad.gguf").exists()
+
+        code, _, err = await cli("download", "--standalone", origin.url("model.gguf"))
+        assert code == 2 and "--output" in err
