@@ -10,9 +10,10 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, Unicode, default, validate
+from traitlets import Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
+from .catalog.service import Catalog
 from .events import EventBus
 from .files.store import FileStore
 from .services import Services
@@ -55,6 +56,29 @@ class ModelFilesApp(ExtensionApp):
         24.0 * 30, help="Longest lifetime a signed file URL may be given."
     ).tag(config=True)
 
+    manifests = List(
+        Unicode(),
+        help="Model catalogs (JSON or YAML files or http(s) URLs) listing models and their files.",
+    ).tag(config=True)
+
+    hf_endpoint = Unicode(
+        None, allow_none=True, help="Hugging Face Hub endpoint (default: HF_ENDPOINT or the Hub)."
+    ).tag(config=True)
+
+    hf_token = Unicode(
+        None, allow_none=True, help="Hugging Face token for gated/private repos (default: HF_TOKEN)."
+    ).tag(config=True)
+
+    hf_cache_dir = Unicode(
+        help="Hugging Face cache where Hub files land (default: huggingface_hub's HF_HUB_CACHE).",
+    ).tag(config=True)
+
+    @default("hf_cache_dir")
+    def _default_hf_cache_dir(self) -> str:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+
     services: Services | None = None
     _started = False
 
@@ -72,6 +96,17 @@ class ModelFilesApp(ExtensionApp):
             max_expiry_hours=self.signed_url_max_expiry_hours,
         )
         self.services = Services(db=db, events=events, files=files)
+        self.services.catalog = Catalog(
+            db,
+            events,
+            getattr(self.services, "downloads", None),
+            root,
+            Path(self.hf_cache_dir).expanduser(),
+            manifests=list(self.manifests),
+            hf_endpoint=self.hf_endpoint,
+            hf_token=self.hf_token,
+            runtime=getattr(self.services, "runtime", None),
+        )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).

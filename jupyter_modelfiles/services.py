@@ -17,4 +17,5 @@ class Services:
     db: Database
     events: EventBus
     files: FileStore
+    catalog: Any = None  # catalog.service.Catalog
     extra: dict[str, Any] = field(default_factory=dict)

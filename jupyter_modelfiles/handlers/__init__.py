@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import files, openapi
+from . import files, models, openapi
 
 default_handlers: list[tuple[str, Any]] = [
     *files.default_handlers,
     *openapi.default_handlers,
+    # Last: the model snapshot route's {model_id} matches anything (after downloads, runtime).
+    *models.default_handlers,
 ]
