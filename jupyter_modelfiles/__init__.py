@@ -15,6 +15,7 @@ __all__ = [
     "download",
     "files",
     "load_ipython_extension",
+    "open",
     "upload",
 ]
 
@@ -29,6 +30,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """Lazy notebook-facing functions (no heavy imports when the server loads the package)."""
+    if name == "open":
+        from .runtime.inkernel import open as open_model
+
+        return open_model
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'jupyter_modelfiles' has no attribute {name!r}")

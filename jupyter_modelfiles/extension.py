@@ -16,6 +16,7 @@ from ._version import __version__
 from .catalog.service import Catalog
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .services import Services
 from .state import Database
 
@@ -79,6 +80,29 @@ class ModelFilesApp(ExtensionApp):
 
         return str(constants.HF_HUB_CACHE)
 
+    ram_budget = Int(
+        0,
+        help="Memory (bytes) that loaded models may use together; loading more unloads the "
+        "least recently used ones. 0 means 60% of the memory available at start-up.",
+    ).tag(config=True)
+
+    @validate("ram_budget")
+    def _check_ram_budget(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("ram_budget must be >= 0 (0 = 60% of available memory)")
+        return int(proposal["value"])
+
+    unload_after = Float(
+        0.0,
+        help="Unload a loaded model after it has been idle this many seconds; 0 means never.",
+    ).tag(config=True)
+
+    @validate("unload_after")
+    def _check_unload_after(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("unload_after must be >= 0 (0 = never)")
+        return float(proposal["value"])
+
     services: Services | None = None
     _started = False
 
@@ -95,7 +119,12 @@ class ModelFilesApp(ExtensionApp):
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
         )
-        self.services = Services(db=db, events=events, files=files)
+        runtime = RuntimeManager(
+            events,
+            ram_budget_bytes=self.ram_budget or None,
+            unload_after=self.unload_after or None,
+        )
+        self.services = Services(db=db, events=events, files=files, runtime=runtime)
         self.services.catalog = Catalog(
             db,
             events,
@@ -139,6 +168,8 @@ class ModelFilesApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.services is None:
             return
+        if self.services.runtime is not None:
+            await self.services.runtime.close()
         await self.services.files.close()
         self.services.db.close()
         self.services = None

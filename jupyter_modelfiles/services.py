@@ -7,6 +7,7 @@ from typing import Any
 
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .state import Database
 
 
@@ -18,4 +19,5 @@ class Services:
     events: EventBus
     files: FileStore
     catalog: Any = None  # catalog.service.Catalog
+    runtime: RuntimeManager | None = None
     extra: dict[str, Any] = field(default_factory=dict)
