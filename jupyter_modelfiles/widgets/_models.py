@@ -73,7 +73,8 @@ class ModelFileRow(w.HBox):
             disabled=done,
             layout=w.Layout(width="auto"),
         )
-        self.download_button.on_click(lambda _: browser.download(model_id, name))
+        key = str(model_file.get("id") or name)
+        self.download_button.on_click(lambda _: browser.download(model_id, key))
         super().__init__([self.label, self.download_button])
 
 
