@@ -14,6 +14,8 @@ from traitlets import Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
 from .catalog.service import Catalog
+from .downloads.jobs import Job
+from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
 from .runtime.manager import RuntimeManager
@@ -103,6 +105,28 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError("unload_after must be >= 0 (0 = never)")
         return float(proposal["value"])
 
+    max_concurrent_downloads = Int(
+        2, help="How many download jobs run at the same time; the others wait in the queue."
+    ).tag(config=True)
+
+    connections_per_download = Int(
+        4, help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB)."
+    ).tag(config=True)
+
+    download_stall_timeout = Float(
+        30.0, help="Seconds without data (or far too slow) before a connection is retried."
+    ).tag(config=True)
+
+    download_rate_limit = Int(0, help="Per-file download rate limit in bytes/s; 0 means none.").tag(
+        config=True
+    )
+
+    @validate("max_concurrent_downloads", "connections_per_download")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
+        return int(proposal["value"])
+
     services: Services | None = None
     _started = False
 
@@ -119,12 +143,36 @@ class ModelFilesApp(ExtensionApp):
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
         )
+        downloads = DownloadManager(
+            db,
+            events,
+            root / ".partial",
+            max_concurrent=self.max_concurrent_downloads,
+            connections=self.connections_per_download,
+            stall_timeout=self.download_stall_timeout,
+            rate_limit=self.download_rate_limit or None,
+        )
+
+        async def adopt_into_files_store(job: Job) -> None:
+            args = job.hook_args
+            record = await files.adopt_file(
+                job.dest,
+                filename=args.get("filename") or job.dest.name,
+                purpose=args.get("purpose") or "user_data",
+                source="download",
+                sha256=job.sha256,
+            )
+            job.hook_args = {**args, "file_id": record["id"]}
+
+        downloads.register_hook("files_store", adopt_into_files_store)
         runtime = RuntimeManager(
             events,
             ram_budget_bytes=self.ram_budget or None,
             unload_after=self.unload_after or None,
         )
-        self.services = Services(db=db, events=events, files=files, runtime=runtime)
+        self.services = Services(
+            db=db, events=events, files=files, downloads=downloads, runtime=runtime
+        )
         self.services.catalog = Catalog(
             db,
             events,
@@ -156,6 +204,7 @@ class ModelFilesApp(ExtensionApp):
             return
         self._started = True
         self.services.files.start()
+        asyncio.get_running_loop().create_task(self.services.downloads.start())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self._start_services()
@@ -168,6 +217,7 @@ class ModelFilesApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.services is None:
             return
+        await self.services.downloads.close()
         if self.services.runtime is not None:
             await self.services.runtime.close()
         await self.services.files.close()

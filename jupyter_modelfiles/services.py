@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
 from .runtime.manager import RuntimeManager
@@ -18,6 +19,7 @@ class Services:
     db: Database
     events: EventBus
     files: FileStore
+    downloads: DownloadManager
     catalog: Any = None  # catalog.service.Catalog
     runtime: RuntimeManager | None = None
     extra: dict[str, Any] = field(default_factory=dict)

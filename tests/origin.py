@@ -81,7 +81,7 @@ class Origin:
 
     def url(self, name: str, *, signed: bool = False) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
+        port = self._server.server_address[1]
         return f"http://127.0.0.1:{port}/{'signed' if signed else 'data'}/{name}"
 
     def data_requests(self) -> list[dict[str, Any]]:
@@ -179,8 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
             expires = float(query["expires"][0])
             if origin.sign(name, expires) != query["sig"][0] or time.time() > expires:
                 record["status"] = 403
-                self._plain(403, b"<Error>Request has expired</Error>",
-                            {"Content-Type": "application/xml"})
+                self._plain(
+                    403, b"<Error>Request has expired</Error>", {"Content-Type": "application/xml"}
+                )
                 return
         probe = range_header == "bytes=0-0"
         fault = origin._take_fault(probe)
@@ -202,8 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "html":
             record["status"] = 200
-            self._plain(200, b"<!DOCTYPE html><html><body>Service unavailable</body></html>",
-                        {"Content-Type": "text/html; charset=utf-8"})
+            self._plain(
+                200,
+                b"<!DOCTYPE html><html><body>Service unavailable</body></html>",
+                {"Content-Type": "text/html; charset=utf-8"},
+            )
             return
         start, end = 0, len(data)
         partial = False

@@ -52,9 +52,7 @@ def origin() -> Iterator[Origin]:
         yield server
 
 
-def make(
-    tmp_path: Path, url: str, *, sha256: str | None = None, **config: Any
-) -> FileDownload:
+def make(tmp_path: Path, url: str, *, sha256: str | None = None, **config: Any) -> FileDownload:
     return FileDownload(
         url,
         tmp_path / "out" / "model.bin",
@@ -185,7 +183,7 @@ def test_416_with_unchanged_origin_is_retried(tmp_path: Path, origin: Origin) ->
 
 def test_checksum_mismatch_is_never_published(tmp_path: Path, origin: Origin) -> None:
     origin.add("f", SIZE)
-    with pytest.raises(DownloadError, match="checksum mismatch: expected 0+ got [0-9a-f]{64}"):
+    with pytest.raises(DownloadError, match=r"checksum mismatch: expected 0+ got [0-9a-f]{64}"):
         make(tmp_path, origin.url("f"), sha256="0" * 64).run()
     assert not (tmp_path / "out" / "model.bin").exists()
     assert not (tmp_path / "partial" / "job.part").exists()
@@ -212,7 +210,7 @@ def test_file_changing_mid_download_never_mixes(tmp_path: Path, origin: Origin) 
     origin.fault("reset", times=1, after=200 * KiB)
     origin.fault("change", times=1, seed=8, size=SIZE + 5)
     target = tmp_path / "second"
-    with pytest.raises(DownloadError, match="size mismatch|checksum mismatch"):
+    with pytest.raises(DownloadError, match=r"size mismatch|checksum mismatch"):
         make(target, origin.url("f"), sha256=digest(old)).run()
     assert not (target / "out" / "model.bin").exists()
 

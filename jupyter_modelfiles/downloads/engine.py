@@ -14,7 +14,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -230,12 +229,11 @@ class FileDownload:
         while True:
             self._check_stopped()
             probe = self._probe_with_retries()
-            if self.expected_size is not None and probe.size is not None:
-                if probe.size != self.expected_size:
-                    raise DownloadError(
-                        f"size mismatch: expected {self.expected_size} bytes, "
-                        f"the origin serves {probe.size}"
-                    )
+            if None not in (self.expected_size, probe.size) and probe.size != self.expected_size:
+                raise DownloadError(
+                    f"size mismatch: expected {self.expected_size} bytes, "
+                    f"the origin serves {probe.size}"
+                )
             if probe.size == 0:
                 raise DownloadError("the origin serves an empty file; nothing was published")
             try:
@@ -310,9 +308,7 @@ class FileDownload:
             if _is_html(response, final):
                 raise _Retry("the origin answered an HTML page instead of the file")
             if _encoded(response):
-                raise _Retry(
-                    "the origin sent a compressed body despite Accept-Encoding: identity"
-                )
+                raise _Retry("the origin sent a compressed body despite Accept-Encoding: identity")
             etag = _strong_etag(response.header("etag"))
             modified = response.header("last-modified") or None
             kind = response.header("content-type")
@@ -394,7 +390,9 @@ class FileDownload:
                 ]
             else:
                 threads = [
-                    threading.Thread(target=self._stream_worker, name="modelfiles-conn", daemon=True)
+                    threading.Thread(
+                        target=self._stream_worker, name="modelfiles-conn", daemon=True
+                    )
                 ]
             for thread in threads:
                 thread.start()
@@ -475,9 +473,7 @@ class FileDownload:
 
     def _os_error(self, exc: OSError) -> DownloadError:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return DownloadError(
-                f"no space left on device in {self.partial.parent}", no_space=True
-            )
+            return DownloadError(f"no space left on device in {self.partial.parent}", no_space=True)
         return DownloadError(f"cannot write the partial file: {exc.strerror or exc}")
 
     def _publish(self) -> None:
@@ -573,7 +569,7 @@ class FileDownload:
                         window_start, window_bytes = now, 0
                     if self._halt.is_set():
                         break
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 self._flush(view, pos, fill, limit)
                 raise _Retry(f"stalled: no data for {cfg.stall_timeout:g} s") from None
             except HTTPClientError as exc:
@@ -654,7 +650,7 @@ class FileDownload:
             headers["If-Range"] = probe.etag
         try:
             response = conn.request("GET", url, headers)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
         except HTTPClientError as exc:
             raise _Retry(f"cannot reach the origin: {exc}") from None
@@ -736,7 +732,7 @@ class FileDownload:
         headers = {**self.headers, "Accept-Encoding": "identity"}
         try:
             response = conn.request("GET", url, headers)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
         except HTTPClientError as exc:
             raise _Retry(f"cannot reach the origin: {exc}") from None

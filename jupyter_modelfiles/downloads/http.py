@@ -89,15 +89,19 @@ class Connection:
         self._origin: tuple[str, str, int | None] | None = None
 
     def close(self) -> None:
-        if self._conn is not None:
+        """Close now; safe from another thread (it unblocks a pending ``recv``)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             try:
-                sock = self._conn.sock
+                sock = conn.sock
                 if sock is not None:
                     sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            self._conn.close()
-        self._conn = None
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def request(self, method: str, url: str, headers: dict[str, str]) -> Response:
         """Send one request; return the response with its body unread."""
@@ -107,7 +111,11 @@ class Connection:
         origin = (parts.scheme, parts.hostname, parts.port)
         if self._conn is None or origin != self._origin:
             self.close()
-            cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
             self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
             self._origin = origin
         target = parts.path or "/"
@@ -115,7 +123,8 @@ class Connection:
             target += "?" + parts.query
         for attempt in (1, 2):
             conn = self._conn
-            assert conn is not None
+            if conn is None:
+                raise HTTPClientError("connection closed")
             try:
                 conn.request(method, target, headers=headers)
                 raw = conn.getresponse()
@@ -123,11 +132,15 @@ class Connection:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 # A stale keep-alive connection: retry once on a fresh one.
                 self.close()
-                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                cls = (
+                    http.client.HTTPSConnection
+                    if parts.scheme == "https"
+                    else http.client.HTTPConnection
+                )
                 self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
                 if attempt == 2:
                     raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 self.close()
                 raise
             except (OSError, http.client.HTTPException) as exc:
