@@ -448,10 +448,15 @@ class ModelFilesClient:
 
     # -- downloads -----------------------------------------------------------------------
     def start_download(
-        self, url: str, *, sha256: str | None = None, filename: str | None = None
+        self,
+        url: str,
+        *,
+        sha256: str | None = None,
+        filename: str | None = None,
+        purpose: str | None = None,
     ) -> JSON:
-        """``POST v1/downloads``: a job status object."""
-        body = {"url": url, **_params(sha256=sha256, filename=filename)}
+        """``POST v1/downloads``: a job status object (the file lands in the files store)."""
+        body = {"url": url, **_params(sha256=sha256, filename=filename, purpose=purpose)}
         return self._json("POST", "v1/downloads", json=body)
 
     def list_downloads(self) -> Any:
@@ -718,9 +723,14 @@ class AsyncModelFilesClient:
 
     # -- downloads -----------------------------------------------------------------------
     async def start_download(
-        self, url: str, *, sha256: str | None = None, filename: str | None = None
+        self,
+        url: str,
+        *,
+        sha256: str | None = None,
+        filename: str | None = None,
+        purpose: str | None = None,
     ) -> JSON:
-        body = {"url": url, **_params(sha256=sha256, filename=filename)}
+        body = {"url": url, **_params(sha256=sha256, filename=filename, purpose=purpose)}
         return await self._json("POST", "v1/downloads", json=body)
 
     async def list_downloads(self) -> Any:
