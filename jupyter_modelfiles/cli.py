@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("list", help="list catalog models")
     p.add_argument("search", nargs="?", help="text to search for")
+    p.add_argument("--source", help="hub, manifest, custom or local")
 
     p = verbs.add_parser("files", help="list uploaded files, or the files of a model")
     p.add_argument("model", nargs="?", help="a catalog model id")
@@ -134,7 +135,7 @@ class Cli:
     def do_list(self) -> None:
         from .widgets._models import models_of
 
-        models = models_of(self.client.list_models(self.args.search))
+        models = models_of(self.client.list_models(self.args.search, source=self.args.source))
         self.out(models, models_table(models) if models else "no models")
 
     def do_files(self) -> None:

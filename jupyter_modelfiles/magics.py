@@ -61,6 +61,7 @@ def _build_parsers() -> dict[str, VerbParser]:
     parsers: dict[str, VerbParser] = {}
     p = parsers["list"] = _parser("list", "List catalog models.")
     p.add_argument("search", nargs="?", default=None, help="text to search for")
+    p.add_argument("--source", default=None, help="hub, manifest, custom or local")
     p = parsers["files"] = _parser(
         "files", "List uploaded files, or with MODEL the files of a catalog model."
     )
@@ -166,7 +167,7 @@ class ModelFilesMagics(Magics):
     def _do_list(self, args: Any) -> None:
         from .widgets import models_of
 
-        models = models_of(self.client.list_models(args.search))
+        models = models_of(self.client.list_models(args.search, source=args.source))
         print(models_table(models) if models else "no models")
 
     def _do_files(self, args: Any) -> None:

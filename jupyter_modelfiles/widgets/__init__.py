@@ -42,9 +42,11 @@ def _show(widget: Any) -> None:
     display(widget)
 
 
-def browser(client: ModelFilesClient | None = None, *, display: bool = True) -> ModelBrowser:
+def browser(
+    client: ModelFilesClient | None = None, *, source: str | None = None, display: bool = True
+) -> ModelBrowser:
     """Display the model browser (search the catalog, download with one click)."""
-    widget = ModelBrowser(client)
+    widget = ModelBrowser(client, source=source)
     if display:
         _show(widget)
     return widget

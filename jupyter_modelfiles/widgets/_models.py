@@ -81,8 +81,15 @@ class ModelFileRow(w.HBox):
 class ModelBrowser(w.VBox):
     """Search the catalog, pick a model, download a file with one click."""
 
-    def __init__(self, client: ModelFilesClient | None = None, *, auto_search: bool = True):
+    def __init__(
+        self,
+        client: ModelFilesClient | None = None,
+        *,
+        source: str | None = None,
+        auto_search: bool = True,
+    ):
         self.client = client or ModelFilesClient()
+        self.source = source  # hub, manifest, custom or local; None searches everywhere
         self.models: list[dict[str, Any]] = []
         self.model_files: list[dict[str, Any]] = []
         self.progress: list[DownloadProgress] = []
@@ -118,12 +125,16 @@ class ModelBrowser(w.VBox):
             self.query.value = text  # the observer runs the search
             return self.models
         try:
-            self.models = models_of(self.client.list_models(self.query.value.strip() or None))
+            answer = self.client.list_models(self.query.value.strip() or None, source=self.source)
         except ModelFilesError as error:
             self._error(error)
             return []
+        self.models = models_of(answer)
         self.results.options = [(self._label(model), str(model["id"])) for model in self.models]
-        self.message.value = "" if self.models else "<i>no models match</i>"
+        notes = [] if self.models else ["<i>no models match</i>"]
+        if isinstance(answer, dict):
+            notes += [f"<i>{html.escape(str(w))}</i>" for w in answer.get("warnings") or []]
+        self.message.value = "<br>".join(notes)
         return self.models
 
     def _label(self, model: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -13,48 +12,22 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ..model_files import MiB, make_gguf
-from ..origin import Origin, running_origin
-from .conftest import Live
+from ..model_files import MiB
+from ..origin import Origin
+from .conftest import MODEL_ID, Live, catalog_config, catalog_origin
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_ID = "tour/tiny-model"
 
 
 @pytest.fixture
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin]:
-    with running_origin() as running:
-        running.add("notes.bin", 3 * MiB, seed=21)
-        gguf = make_gguf(tmp_path_factory.mktemp("gguf") / "tiny-model.Q8_0.gguf", 4 * MiB)
-        running.replace("tiny-model.Q8_0.gguf", gguf.read_bytes())
+    with catalog_origin(tmp_path_factory) as running:
         yield running
 
 
 @pytest.fixture
 def modelfiles_config(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    data = origin.files["tiny-model.Q8_0.gguf"].data
-    manifest = tmp_path_factory.mktemp("manifest") / "catalog.json"
-    manifest.write_text(
-        json.dumps(
-            {
-                "models": [
-                    {
-                        "id": MODEL_ID,
-                        "name": "Tiny tour model",
-                        "description": "A small GGUF served by the test origin.",
-                        "files": [
-                            {
-                                "url": origin.url("tiny-model.Q8_0.gguf"),
-                                "size": len(data),
-                                "sha256": hashlib.sha256(data).hexdigest(),
-                            }
-                        ],
-                    }
-                ]
-            }
-        )
-    )
-    return {"manifests": [str(manifest)], "ram_budget": 256 * MiB}
+    return catalog_config(origin, tmp_path_factory)
 
 
 async def test_tour_notebook_runs_every_face(
@@ -65,6 +38,7 @@ async def test_tour_notebook_runs_every_face(
     monkeypatch.setenv("TOUR_FILE_URL", origin.url("notes.bin"))
     monkeypatch.setenv("TOUR_MODEL_ID", MODEL_ID)
     monkeypatch.setenv("TOUR_QUANT", "Q8_0")
+    monkeypatch.setenv("TOUR_SOURCE", "manifest")
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     notebook = nbformat.read(REPO / "notebooks" / "tour.ipynb", as_version=4)
     client = NotebookClient(
