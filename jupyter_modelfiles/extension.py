@@ -9,6 +9,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
@@ -187,6 +188,11 @@ class ModelFilesApp(ExtensionApp):
         )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
+        # Kernels and terminals started by this server inherit these (client discovery).
+        os.environ["JUPYTER_MODELFILES_URL"] = url_path_join(
+            self.serverapp.connection_url, "modelfiles/"
+        )
+        os.environ["JUPYTER_MODELFILES_TOKEN"] = self.serverapp.identity_provider.token or ""
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
         try:
             asyncio.get_running_loop()

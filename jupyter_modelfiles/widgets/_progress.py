@@ -1,0 +1,212 @@
+"""A download's progress bar with pause/resume/cancel, fed by the events WebSocket.
+
+Composed of built-in ipywidgets the way ``tqdm.notebook`` is: a label, a bar and a text,
+redrawn at most ~10 times a second; green when the job completes, red with the error when
+it fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as w
+
+from ..client import TERMINAL_STATUSES, ModelFilesClient
+from ..errors import ModelFilesError
+from ..formatting import describe_job, human_bytes, human_duration, human_speed, job_label
+from ..formatting import eta_seconds as _eta
+from ._events import EventListener, listener_for
+
+__all__ = ["DownloadProgress", "Job"]
+
+_BAR_STYLE = {
+    "completed": "success",
+    "already_downloaded": "success",
+    "failed": "danger",
+    "cancelled": "warning",
+    "paused": "info",
+}
+
+
+class Job:
+    """A handle on one download job: its latest status and the controls."""
+
+    def __init__(self, client: ModelFilesClient, status: dict[str, Any]):
+        self.client = client
+        self.status: dict[str, Any] = dict(status)
+        self._done = threading.Event()
+        if self.finished:
+            self._done.set()
+
+    @property
+    def id(self) -> str:
+        return str(self.status.get("job_id", ""))
+
+    @property
+    def state(self) -> str:
+        return str(self.status.get("status", ""))
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATUSES
+
+    def _update(self, status: dict[str, Any]) -> None:
+        self.status = {**self.status, **status}
+        if self.finished:
+            self._done.set()
+
+    def refresh(self) -> dict[str, Any]:
+        self._update(self.client.get_download(self.id))
+        return self.status
+
+    def pause(self) -> dict[str, Any]:
+        self._update(self.client.pause_download(self.id))
+        return self.status
+
+    def resume(self) -> dict[str, Any]:
+        self._update(self.client.resume_download(self.id))
+        return self.status
+
+    def cancel(self) -> dict[str, Any]:
+        self._update(self.client.cancel_download(self.id))
+        return self.status
+
+    def wait(self, timeout: float | None = None, poll: float = 0.25) -> dict[str, Any]:
+        """Block until the job completes, fails or is cancelled (polls as a safety net)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.wait(poll):
+            self.refresh()
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"download {self.id} is still {self.state} after {timeout}s")
+        return self.status
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {describe_job(self.status)}>"
+
+
+class DownloadProgress(w.VBox):
+    """One job: name, bar, bytes/speed/ETA, and pause/resume/cancel buttons."""
+
+    def __init__(
+        self,
+        job: Job | dict[str, Any],
+        client: ModelFilesClient | None = None,
+        *,
+        listen: bool = True,
+        min_interval: float = 0.1,
+    ):
+        if isinstance(job, Job):
+            self.job = job
+        else:
+            self.job = Job(client or ModelFilesClient(), job)
+        self.client = self.job.client
+        self.min_interval = min_interval
+        self._last_draw = 0.0
+        self._pending: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self.title = w.HTML()
+        self.bar = w.FloatProgress(min=0.0, max=100.0, value=0.0, bar_style="")
+        self.bar.layout.flex = "2"
+        self.info = w.HTML()
+        self.error = w.HTML()
+        self.pause_button = w.Button(description="Pause", icon="pause", tooltip="Pause")
+        self.resume_button = w.Button(description="Resume", icon="play", tooltip="Resume")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", tooltip="Cancel")
+        for button in (self.pause_button, self.resume_button, self.cancel_button):
+            button.layout.width = "auto"
+        self.pause_button.on_click(lambda _: self._control(self.job.pause))
+        self.resume_button.on_click(lambda _: self._control(self.job.resume))
+        self.cancel_button.on_click(lambda _: self._control(self.job.cancel))
+        row = w.HBox(
+            [self.bar, self.info, self.pause_button, self.resume_button, self.cancel_button],
+            layout=w.Layout(align_items="center", width="100%"),
+        )
+        super().__init__([self.title, row, self.error])
+        self._unwatch = None
+        self._draw(self.job.status)
+        if listen and self.job.id:
+            self.listen(listener_for(self.client))
+
+    def listen(self, listener: EventListener) -> None:
+        """Follow the job's events; catch up with one GET once the listener is connected."""
+        self._unwatch = listener.watch("job", self.job.id, self.update)
+
+        def catch_up() -> None:
+            listener.connected.wait(10)
+            try:
+                self.update(self.client.get_download(self.job.id))
+            except Exception:
+                pass
+
+        if not self.job.finished:
+            threading.Thread(target=catch_up, daemon=True, name="modelfiles-catch-up").start()
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.job.status
+
+    def update(self, status: dict[str, Any]) -> None:
+        """New job state (any thread); redraws at most every ``min_interval`` s, finals always."""
+        with self._lock:
+            self.job._update(status)
+            now = time.monotonic()
+            final = self.job.finished or self.job.state == "paused"
+            if not final and now - self._last_draw < self.min_interval:
+                self._pending = self.job.status
+                return
+            self._last_draw = now
+            self._pending = None
+            snapshot = dict(self.job.status)
+        self._draw(snapshot)
+        if self.job.finished and self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def flush(self) -> None:
+        """Draw a state held back by the throttle."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._draw(pending)
+
+    def _control(self, action: Any) -> None:
+        try:
+            self.update(action())
+            self.error.value = ""
+        except ModelFilesError as error:
+            self.error.value = _red(error.message)
+
+    def _draw(self, job: dict[str, Any]) -> None:
+        state = str(job.get("status", ""))
+        done = int(job.get("downloaded_bytes") or 0)
+        total = job.get("total_size_bytes")
+        self.title.value = f"<b>{_escape(job_label(job))}</b> <code>{_escape(state)}</code>"
+        if state in ("completed", "already_downloaded"):
+            self.bar.value = 100.0
+        elif total:
+            self.bar.value = min(100.0, 100.0 * done / int(total))
+        self.bar.bar_style = _BAR_STYLE.get(state, "")
+        parts = [f"{human_bytes(done)} / {human_bytes(total)}"]
+        if state == "downloading":
+            if job.get("bytes_per_second"):
+                parts.append(human_speed(job["bytes_per_second"]))
+            eta = _eta(job)
+            if eta is not None:
+                parts.append(f"ETA {human_duration(eta)}")
+        self.info.value = "&nbsp; ".join(_escape(p) for p in parts)
+        self.pause_button.disabled = state not in ("downloading", "queued")
+        self.resume_button.disabled = state != "paused"
+        self.cancel_button.disabled = state in TERMINAL_STATUSES
+        self.error.value = _red(str(job["error"])) if state == "failed" and job.get("error") else ""
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _red(text: str) -> str:
+    return f'<span style="color:var(--jp-error-color1, #d32f2f)">{_escape(text)}</span>'
