@@ -326,6 +326,8 @@ async def test_refusals_are_clear_4xx(api: Any, catalog: Any) -> None:
     assert r.code == 403 and "custom" in body(r)["error"]["message"]
     r = await api("POST", "v1/models/update", json={"id": "team/disk-model", "name": "x"})
     assert r.code == 403
+    r = await api("DELETE", "v1/models/team/disk-model", params={"forget": "true"})
+    assert r.code == 403 and body(r)["error"]["code"] == "NOT_CUSTOM"
     assert (await api("POST", "v1/models/update", json={"id": "org/nope"})).code == 404
     assert (await api("POST", "v1/models/update", json={})).code == 400
     assert (await api("GET", "v1/models/org/nope")).code == 404
