@@ -17,6 +17,7 @@ from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .services import Services
 from .state import Database
 
@@ -82,6 +83,29 @@ class ModelFilesApp(ExtensionApp):
 
         return str(constants.HF_HUB_CACHE)
 
+    ram_budget = Int(
+        0,
+        help="Memory (bytes) that loaded models may use together; loading more unloads the "
+        "least recently used ones. 0 means 60% of the memory available at start-up.",
+    ).tag(config=True)
+
+    @validate("ram_budget")
+    def _check_ram_budget(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("ram_budget must be >= 0 (0 = 60% of available memory)")
+        return int(proposal["value"])
+
+    unload_after = Float(
+        0.0,
+        help="Unload a loaded model after it has been idle this many seconds; 0 means never.",
+    ).tag(config=True)
+
+    @validate("unload_after")
+    def _check_unload_after(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("unload_after must be >= 0 (0 = never)")
+        return float(proposal["value"])
+
     max_concurrent_downloads = Int(
         2, help="How many download jobs run at the same time; the others wait in the queue."
     ).tag(config=True)
@@ -142,7 +166,14 @@ class ModelFilesApp(ExtensionApp):
             job.hook_args = {**args, "file_id": record["id"]}
 
         downloads.register_hook("files_store", adopt_into_files_store)
-        self.services = Services(db=db, events=events, files=files, downloads=downloads)
+        runtime = RuntimeManager(
+            events,
+            ram_budget_bytes=self.ram_budget or None,
+            unload_after=self.unload_after or None,
+        )
+        self.services = Services(
+            db=db, events=events, files=files, downloads=downloads, runtime=runtime
+        )
         self.services.catalog = Catalog(
             db,
             events,
@@ -152,7 +183,7 @@ class ModelFilesApp(ExtensionApp):
             manifests=list(self.manifests),
             hf_endpoint=self.hf_endpoint,
             hf_token=self.hf_token,
-            runtime=getattr(self.services, "runtime", None),
+            runtime=runtime,
         )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
@@ -182,6 +213,8 @@ class ModelFilesApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.services is None:
             return
+        if self.services.runtime is not None:
+            await self.services.runtime.close()
         await self.services.downloads.close()
         await self.services.files.close()
         self.services.db.close()
