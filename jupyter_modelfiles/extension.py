@@ -58,6 +58,29 @@ class ModelFilesApp(ExtensionApp):
         24.0 * 30, help="Longest lifetime a signed file URL may be given."
     ).tag(config=True)
 
+    ram_budget = Int(
+        0,
+        help="Memory (bytes) that loaded models may use together; loading more unloads the "
+        "least recently used ones. 0 means 60% of the memory available at start-up.",
+    ).tag(config=True)
+
+    @validate("ram_budget")
+    def _check_ram_budget(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("ram_budget must be >= 0 (0 = 60% of available memory)")
+        return int(proposal["value"])
+
+    unload_after = Float(
+        0.0,
+        help="Unload a loaded model after it has been idle this many seconds; 0 means never.",
+    ).tag(config=True)
+
+    @validate("unload_after")
+    def _check_unload_after(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("unload_after must be >= 0 (0 = never)")
+        return float(proposal["value"])
+
     manifests = List(
         Unicode(),
         help="Model catalogs (JSON or YAML files or http(s) URLs) listing models and their files.",
@@ -82,29 +105,6 @@ class ModelFilesApp(ExtensionApp):
         from huggingface_hub import constants
 
         return str(constants.HF_HUB_CACHE)
-
-    ram_budget = Int(
-        0,
-        help="Memory (bytes) that loaded models may use together; loading more unloads the "
-        "least recently used ones. 0 means 60% of the memory available at start-up.",
-    ).tag(config=True)
-
-    @validate("ram_budget")
-    def _check_ram_budget(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 0:
-            raise ValueError("ram_budget must be >= 0 (0 = 60% of available memory)")
-        return int(proposal["value"])
-
-    unload_after = Float(
-        0.0,
-        help="Unload a loaded model after it has been idle this many seconds; 0 means never.",
-    ).tag(config=True)
-
-    @validate("unload_after")
-    def _check_unload_after(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] < 0:
-            raise ValueError("unload_after must be >= 0 (0 = never)")
-        return float(proposal["value"])
 
     max_concurrent_downloads = Int(
         2, help="How many download jobs run at the same time; the others wait in the queue."
