@@ -326,6 +326,8 @@ async def test_refusals_are_clear_4xx(api: Any, catalog: Any) -> None:
     assert r.code == 403 and "custom" in body(r)["error"]["message"]
     r = await api("POST", "v1/models/update", json={"id": "team/disk-model", "name": "x"})
     assert r.code == 403
+    r = await api("DELETE", "v1/models/team/disk-model", params={"forget": "true"})
+    assert r.code == 403 and body(r)["error"]["code"] == "NOT_CUSTOM"
     assert (await api("POST", "v1/models/update", json={"id": "org/nope"})).code == 404
     assert (await api("POST", "v1/models/update", json={})).code == 400
     assert (await api("GET", "v1/models/org/nope")).code == 404
@@ -414,3 +416,26 @@ async def test_split_gguf_is_one_logical_file(api: Any, catalog: Any, hub: FakeH
     data = body(await api("GET", "v1/models/org/split-GGUF/files/big-Q4_K_M.gguf"))["data"]
     assert data["downloadStatus"]["localPath"] == str(paths[0])
     assert data["downloadStatus"]["progress"]["downloadedRatio"] == 1.0
+
+
+async def test_load_needs_a_download_then_reports_memory(api: Any, catalog: Any) -> None:
+    r = await api("POST", f"v1/models/{REPO}/load")
+    assert r.code == 409 and "download it first" in body(r)["error"]["message"]
+    r = await api(
+        "POST", f"v1/models/{quote(REPO, safe='')}/download", json={"files": ["tiny.Q8_0.gguf"]}
+    )
+    assert r.code == 200
+
+    async def downloaded() -> bool:
+        return body(await api("GET", f"v1/models/{REPO}"))["downloaded"]
+
+    await until(downloaded)
+    r = await api("POST", f"v1/models/{quote(REPO, safe='')}/load")
+    assert r.code == 200, r.body
+    snap = body(await api("GET", f"v1/models/{REPO}"))
+    assert snap["loaded"] is True and snap["loaded_rss_bytes"] > 0
+    listing = body(await api("GET", "v1/models", params={"loaded": "true"}))
+    assert [m["id"] for m in listing["iterable"]] == [REPO]
+    r = await api("POST", f"v1/models/{REPO}/unload")
+    assert r.code == 200
+    assert body(await api("GET", f"v1/models/{REPO}"))["loaded"] is False

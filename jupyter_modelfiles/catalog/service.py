@@ -908,13 +908,16 @@ class Catalog:
     async def delete_local(self, model_id: str, *, forget: bool = False) -> dict[str, Any]:
         """``DELETE v1/models/{id}``: remove its local files (``forget``: a custom definition)."""
         model = await self.get_model(model_id)
+        if forget and not model.custom:
+            raise Forbidden(
+                f"model {model_id!r} is not custom: only custom definitions can be forgotten",
+                code="NOT_CUSTOM",
+            )
         for job in await self._jobs(model.id):
             if job.status in ACTIVE and self.downloads is not None:
                 await self.downloads.cancel(job.job_id)
         await self._delete_parts(model, [p for e in model.files for p in e.parts])
         if forget:
-            if not model.custom:
-                raise Forbidden(f"model {model_id!r} is not custom; only its files were deleted")
             await self.db.execute("DELETE FROM catalog_custom_models WHERE id = ?", (model_id,))
             self._enriched.pop(model_id, None)
             self.events.publish("model", model_id, {"id": model_id, "change": "deleted"})
