@@ -25,6 +25,7 @@ from .base import ModelFilesHandler, path_id
 
 FLUSH_BYTES = 1 << 20
 MULTIPART_SLACK = 1 << 20
+SMALL_BODY = 1 << 20
 READ_CHUNK = 1 << 20
 _UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
 _CLEANUPS: set[asyncio.Future[None]] = set()
@@ -46,13 +47,18 @@ class FilesHandler(ModelFilesHandler):
         if self.request.method != "POST" or self._finished:
             return
         # The body streams in before post() runs, so authenticate and authorize here first.
-        if self.current_user is None:
-            raise web.HTTPError(403)
-        if not self.authorizer.is_authorized(self, self.current_user, "write", self.auth_resource):
+        declared = self.request.headers.get("Content-Length")
+        allowed = self.current_user is not None and self.authorizer.is_authorized(
+            self, self.current_user, "write", self.auth_resource
+        )
+        if not allowed:
+            if declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY:
+                # Let the small body arrive (and be dropped) so the client reads a clean 403
+                # from post()'s decorators instead of a reset connection.
+                return
             raise web.HTTPError(403)
         store = self.services.files
         limit = store.max_upload_size + MULTIPART_SLACK
-        declared = self.request.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(
                 f"the upload ({int(declared)} bytes) is larger than the limit of "
