@@ -105,10 +105,28 @@ def status_latency(urls: list[str], work: Path) -> tuple[list[float], float, lis
         server.stop()
 
 
+def idle_latency(work: Path, count: int = 200) -> list[float]:
+    server = JupyterServerProcess(work / "server-idle")
+    server.start()
+    latencies: list[float] = []
+    try:
+        with httpx.Client(headers=server.headers, timeout=30) as client:
+            for _ in range(count):
+                t = time.perf_counter()
+                client.get(f"{server.url}api/status").raise_for_status()
+                latencies.append(time.perf_counter() - t)
+                time.sleep(0.02)
+        return latencies
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=2048)
     parser.add_argument("--hf-child", nargs=2)
+    parser.add_argument("--workdir", default=None, help="e.g. /dev/shm to take the disk out")
+    parser.add_argument("--status-size-mib", type=int, default=None)
     args = parser.parse_args()
     if args.hf_child:
         hf_child(*args.hf_child)
@@ -117,7 +135,7 @@ def main() -> None:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is missing: apt-get install -y nginx aria2")
     size = args.size_mib << 20
-    work = Path(tempfile.mkdtemp(prefix="bench-download-"))
+    work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=args.workdir))
     serve = work / "serve"
     serve.mkdir()
     blob = serve / "blob.bin"
@@ -196,8 +214,14 @@ def main() -> None:
                 f"{peak / (1 << 20):7.0f}Mi {ok}"
             )
 
+        status_size = (args.status_size_mib or args.size_mib) << 20
+        small = serve / "status.bin"
+        if status_size == size:
+            small.symlink_to(blob)
+        else:
+            make_file(small, status_size)
         for i in range(4):
-            (serve / f"copy{i}.bin").symlink_to(blob)
+            (serve / f"copy{i}.bin").symlink_to(small)
         latencies, wall, states = status_latency(
             [nginx.url(f"copy{i}.bin") for i in range(4)], work
         )
