@@ -205,9 +205,8 @@ def main() -> None:
         curl_wall = next(r[1] for r in rows if r[0] == "curl -o + openssl dgst")
         print()
         print(f"{args.size_mib} MiB from nginx on loopback, download + SHA-256 (verified)")
-        print(
-            f"{'contestant':38} {'wall s':>7} {'MiB/s':>7} {'vs curl+openssl':>16} {'peak RSS':>9} ok"
-        )
+        header = f"{'contestant':38} {'wall s':>7} {'MiB/s':>7} {'vs curl+openssl':>16}"
+        print(f"{header} {'peak RSS':>9} ok")
         for name, wall, peak, ok in rows:
             print(
                 f"{name:38} {wall:7.2f} {size / wall / (1 << 20):7.0f} {curl_wall / wall:15.2f}x "
@@ -225,11 +224,14 @@ def main() -> None:
         latencies, wall, states = status_latency(
             [nginx.url(f"copy{i}.bin") for i in range(4)], work
         )
+        idle = idle_latency(work)
+        p50, p99 = percentile(idle, 50) * 1000, percentile(idle, 99) * 1000
         print()
+        print(f"/api/status of an idle server: p50={p50:.1f} ms p99={p99:.1f} ms")
+        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
         print(
-            f"/api/status while 4 downloads of {args.size_mib} MiB run through the server "
-            f"({wall:.1f} s, {states}): n={len(latencies)} "
-            f"p50={percentile(latencies, 50) * 1000:.1f} ms p99={percentile(latencies, 99) * 1000:.1f} ms "
+            f"/api/status while 4 downloads of {status_size >> 20} MiB run through the server "
+            f"({wall:.1f} s, {states}): n={len(latencies)} p50={p50:.1f} ms p99={p99:.1f} ms "
             f"max={max(latencies) * 1000:.1f} ms"
         )
     finally:
