@@ -26,9 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import JupyterServerProcess, PeakRss, percentile  # noqa: E402
-from _nginx import Nginx, make_file  # noqa: E402
-from bench_http_clients import measure  # noqa: E402
+from _common import JupyterServerProcess, PeakRss, percentile
+from _nginx import Nginx, make_file
+from bench_http_clients import measure
 
 HERE = Path(__file__).resolve().parent
 
@@ -105,10 +105,28 @@ def status_latency(urls: list[str], work: Path) -> tuple[list[float], float, lis
         server.stop()
 
 
+def idle_latency(work: Path, count: int = 200) -> list[float]:
+    server = JupyterServerProcess(work / "server-idle")
+    server.start()
+    latencies: list[float] = []
+    try:
+        with httpx.Client(headers=server.headers, timeout=30) as client:
+            for _ in range(count):
+                t = time.perf_counter()
+                client.get(f"{server.url}api/status").raise_for_status()
+                latencies.append(time.perf_counter() - t)
+                time.sleep(0.02)
+        return latencies
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=2048)
     parser.add_argument("--hf-child", nargs=2)
+    parser.add_argument("--workdir", default=None, help="e.g. /dev/shm to take the disk out")
+    parser.add_argument("--status-size-mib", type=int, default=None)
     args = parser.parse_args()
     if args.hf_child:
         hf_child(*args.hf_child)
@@ -117,7 +135,7 @@ def main() -> None:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is missing: apt-get install -y nginx aria2")
     size = args.size_mib << 20
-    work = Path(tempfile.mkdtemp(prefix="bench-download-"))
+    work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=args.workdir))
     serve = work / "serve"
     serve.mkdir()
     blob = serve / "blob.bin"
@@ -187,25 +205,33 @@ def main() -> None:
         curl_wall = next(r[1] for r in rows if r[0] == "curl -o + openssl dgst")
         print()
         print(f"{args.size_mib} MiB from nginx on loopback, download + SHA-256 (verified)")
-        print(
-            f"{'contestant':38} {'wall s':>7} {'MiB/s':>7} {'vs curl+openssl':>16} {'peak RSS':>9} ok"
-        )
+        header = f"{'contestant':38} {'wall s':>7} {'MiB/s':>7} {'vs curl+openssl':>16}"
+        print(f"{header} {'peak RSS':>9} ok")
         for name, wall, peak, ok in rows:
             print(
                 f"{name:38} {wall:7.2f} {size / wall / (1 << 20):7.0f} {curl_wall / wall:15.2f}x "
                 f"{peak / (1 << 20):7.0f}Mi {ok}"
             )
 
+        status_size = (args.status_size_mib or args.size_mib) << 20
+        small = serve / "status.bin"
+        if status_size == size:
+            small.symlink_to(blob)
+        else:
+            make_file(small, status_size)
         for i in range(4):
-            (serve / f"copy{i}.bin").symlink_to(blob)
+            (serve / f"copy{i}.bin").symlink_to(small)
         latencies, wall, states = status_latency(
             [nginx.url(f"copy{i}.bin") for i in range(4)], work
         )
+        idle = idle_latency(work)
+        p50, p99 = percentile(idle, 50) * 1000, percentile(idle, 99) * 1000
         print()
+        print(f"/api/status of an idle server: p50={p50:.1f} ms p99={p99:.1f} ms")
+        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
         print(
-            f"/api/status while 4 downloads of {args.size_mib} MiB run through the server "
-            f"({wall:.1f} s, {states}): n={len(latencies)} "
-            f"p50={percentile(latencies, 50) * 1000:.1f} ms p99={percentile(latencies, 99) * 1000:.1f} ms "
+            f"/api/status while 4 downloads of {status_size >> 20} MiB run through the server "
+            f"({wall:.1f} s, {states}): n={len(latencies)} p50={p50:.1f} ms p99={p99:.1f} ms "
             f"max={max(latencies) * 1000:.1f} ms"
         )
     finally:

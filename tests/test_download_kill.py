@@ -18,8 +18,8 @@ def test_kill_9_at_random_points_then_the_file_completes(tmp_path: Path) -> None
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     with Origin() as origin:
-        data = origin.add("model.gguf", 24 * MiB)
-        origin.rate = 6 * MiB
+        data = origin.add("model.gguf", 16 * MiB)
+        origin.rate = 4 * MiB
         server = JupyterServerProcess(
             tmp_path, extra_args=["--ModelFilesApp.download_stall_timeout=5"]
         )

@@ -111,3 +111,35 @@ async def test_restart_recovers_jobs_and_paused_stay_paused(tmp_path: Path, orig
     await eventually(lambda: again_b.status == "completed", timeout=15)
     assert (tmp_path / "b").read_bytes() == b
     await second.close()
+
+
+async def test_progress_events_are_throttled_and_monotonic(tmp_path: Path, origin: Origin) -> None:
+    data = origin.add("p.bin", 3 * MiB)
+    origin.rate = 1 * MiB  # about 1.5 s with 2 connections
+    jobs = manager(tmp_path, tmp_path / ".partial", connections=2)
+    jobs.engine_config.min_piece = 256 * 1024
+    jobs.engine_config.commit_interval = 0.02  # more commits than the throttle lets through
+    await jobs.start()
+    subscription = jobs.events.subscribe(lambda e: e.topic == "job")
+    seen: list[dict[str, object]] = []
+
+    async def collect() -> None:
+        async for event in subscription:
+            seen.append(event.payload)
+            if event.payload["status"] == "completed":
+                return
+
+    began = asyncio.get_running_loop().time()
+    collector = asyncio.ensure_future(collect())
+    job = await jobs.submit(DownloadRequest(url=origin.url("p.bin"), dest=tmp_path / "p.bin"))
+    await asyncio.wait_for(collector, 20)
+    elapsed = asyncio.get_running_loop().time() - began
+    progress = [e for e in seen if e["status"] == "downloading"]
+    assert len(progress) >= 3
+    assert len(progress) <= elapsed * 10 + 3  # ~10/s per job, plus the state changes
+    sizes = [int(e["downloaded_bytes"]) for e in progress]  # type: ignore[call-overload]
+    assert sizes == sorted(sizes)
+    assert seen[-1]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert job.status == "completed"
+    subscription.close()
+    await jobs.close()

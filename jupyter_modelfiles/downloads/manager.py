@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
@@ -82,6 +82,18 @@ _COLUMNS = [
 ]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_url(url: str) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError:
+        valid = False
+    if not valid or any(ord(c) < 33 for c in url):
+        raise InvalidRequest(f"url must be an http or https URL, got {url[:200]!r}")
+    return parts
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -267,8 +279,7 @@ class DownloadManager:
         """Queue a download; a live job for the same ``dest`` is joined instead."""
         await self._load()
         url = request.url
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise InvalidRequest(f"url must be an http(s) URL, got {url!r}")
+        _check_url(url)
         expected = request.sha256.lower() if request.sha256 else None
         if expected is not None and not _SHA256.match(expected):
             raise InvalidRequest("sha256 must be 64 hexadecimal characters")
@@ -310,9 +321,7 @@ class DownloadManager:
         hook: str = "files_store",
     ) -> Job:
         """Download any http(s) URL; the ``hook`` (the files store) adopts it when done."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequest(f"url must be an http or https URL, got {url!r}")
+        parts = _check_url(url)
         name = filename or unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or "download"
         if "/" in name or "\\" in name or name in (".", ".."):
             raise InvalidRequest(f"filename must be a plain file name, got {name!r}")

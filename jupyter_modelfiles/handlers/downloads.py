@@ -131,6 +131,10 @@ class _EventSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: i
     def set_default_headers(self) -> None:
         """No JupyterHandler default headers on a WebSocket upgrade."""
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Refusals before the upgrade are JSON errors like every other route."""
+        ModelFilesHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
     def get_compression_options(self) -> dict[str, Any] | None:
         return self.settings.get("websocket_compression_options", None)
 
@@ -141,6 +145,8 @@ class _EventSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: i
         )
         if not allowed:
             raise web.HTTPError(403)
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise InvalidRequest("this route is a WebSocket: send an Upgrade: websocket request")
         await super().get(*args, **kwargs)
 
     def accept(self) -> EventFilter | None:
@@ -343,7 +349,10 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "operationId": "download_status",
                 "summary": "Download jobs grouped by status (LM Studio)",
-                "responses": {"200": _json(_ref("DownloadStatusGroups"), "Jobs by status")},
+                "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
+                    "200": _json(_ref("DownloadStatusGroups"), "Jobs by status"),
+                },
             }
         },
         "/v1/models/download/status/{job_id}": {
@@ -352,6 +361,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "One download job's status (LM Studio)",
                 "parameters": [_JOB_ID],
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "200": _json(_ref("DownloadJobStatus"), "The job"),
                     "404": _json(_ERROR, "Unknown job"),
                 },
@@ -370,7 +380,11 @@ OPENAPI: dict[str, Any] = {
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": {"101": {"description": "Switching to WebSocket"}},
+                "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
+                    "101": {"description": "Switching to WebSocket"},
+                    "400": _json(_ERROR, "Not a WebSocket upgrade request"),
+                },
             }
         },
         "/v1/downloads": {
@@ -382,6 +396,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "status", "in": "query", "schema": _STATUS_PROPS["status"]},
                 ],
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "200": _json(_ref("DownloadJobList"), "The jobs"),
                     "400": _json(_ERROR, "Bad filter"),
                 },
@@ -407,6 +422,7 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "202": _json(_ref("DownloadJob"), "Queued (or joined an existing job)"),
                     "400": _json(_ERROR, "Bad URL, checksum, file name or purpose"),
                 },
@@ -417,6 +433,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "list_partial_downloads",
                 "summary": "Partial files that no live job owns",
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "200": _json(
                         {
                             "type": "object",
@@ -427,7 +444,7 @@ OPENAPI: dict[str, Any] = {
                             },
                         },
                         "Orphaned partial files",
-                    )
+                    ),
                 },
             }
         },
@@ -439,6 +456,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "200": _json(
                         {
                             "type": "object",
@@ -462,6 +480,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "One download job",
                 "parameters": [_JOB_ID],
                 "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
                     "200": _json(_ref("DownloadJob"), "The job"),
                     "404": _json(_ERROR, "Unknown job"),
                 },
@@ -474,6 +493,7 @@ OPENAPI: dict[str, Any] = {
                     "summary": f"{action.capitalize()} a download job",
                     "parameters": [_JOB_ID],
                     "responses": {
+                        "403": _json(_ERROR, "Not authenticated or not authorized"),
                         "200": _json(_ref("DownloadJob"), "The job after the change"),
                         "404": _json(_ERROR, "Unknown job"),
                         "409": _json(_ERROR, "The job's status does not allow this"),
@@ -486,7 +506,11 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "operationId": "events",
                 "summary": "WebSocket: every change as {topic, key, time, data}, coalesced per key",
-                "responses": {"101": {"description": "Switching to WebSocket"}},
+                "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
+                    "101": {"description": "Switching to WebSocket"},
+                    "400": _json(_ERROR, "Not a WebSocket upgrade request"),
+                },
             }
         },
     },
