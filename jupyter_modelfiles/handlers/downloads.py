@@ -15,7 +15,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..downloads.jobs import pieces_progress
 from ..downloads.manager import DownloadManager
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, ModelFilesError
 from ..events import Event, EventFilter
 from ..files.store import check_purpose
 from ..services import Services
@@ -134,6 +134,18 @@ class _EventSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: i
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Refusals before the upgrade are JSON errors like every other route."""
         ModelFilesHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ModelFilesError):
+            self.log.info(
+                "%s %s -> %s: %s",
+                self.request.method,
+                self.request.path,
+                value.status,
+                value.message,
+            )
+            return
+        super().log_exception(typ, value, tb)
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return self.settings.get("websocket_compression_options", None)
