@@ -71,6 +71,13 @@ class EventsHandler(ModelFilesHandler, websocket.WebSocketHandler):
             self._pump.cancel()
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
 OPENAPI: dict[str, Any] = {
     "paths": {
         "/v1/events": {
@@ -90,12 +97,8 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol"},
-                    "400": {
-                        "description": "Not a WebSocket upgrade request",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
+                    "400": _error("Not a WebSocket upgrade request"),
+                    "403": _error("Not authenticated or not authorized"),
                 },
             }
         }

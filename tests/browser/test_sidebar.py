@@ -1,0 +1,147 @@
+"""The sidebar in a real Chromium against a real ``jupyter lab``: files, live events, theme."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import LabProcess, open_panel, screenshot_path
+
+pytestmark = pytest.mark.browser
+
+
+def _drop_files(page: Any, selector: str, files: dict[str, str]) -> None:
+    """Dispatch dragenter/dragover/drop with real File objects, as a desktop drag would."""
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const [name, text] of Object.entries(files)) {
+                dt.items.add(new File([text], name, { type: 'application/octet-stream' }));
+            }
+            return dt;
+        }""",
+        files,
+    )
+    target = page.locator(selector)
+    for kind in ("dragenter", "dragover", "drop"):
+        target.dispatch_event(kind, {"dataTransfer": transfer})
+
+
+def _listed(lab: LabProcess) -> dict[str, dict[str, Any]]:
+    with lab.api() as api:
+        response = api.get("files", params={"page_size": 100})
+        assert response.status_code == 200, response.text
+        return {f["filename"]: f for f in response.json()["data"]}
+
+
+def test_palette_commands_and_panel_sections(page: Any) -> None:
+    panel = open_panel(page)
+    for title in ("Models", "Downloads", "Files"):
+        assert panel.locator("summary", has_text=title).count() == 1
+    # live updates connected (the dot turns "open")
+    panel.locator(".jp-ModelFiles-conn-open").wait_for()
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    palette.wait_for(state="visible")
+    search = palette.locator("input")
+    for label in ("Model files: open", "Download model...", "Upload file..."):
+        search.fill(label)
+        assert palette.locator(".lm-CommandPalette-item", has_text=label).count() >= 1, label
+    page.keyboard.press("Escape")
+
+
+def test_drag_and_drop_upload_then_delete(page: Any, lab: LabProcess, tmp_path: Path) -> None:
+    panel = open_panel(page)
+    panel.locator(".jp-ModelFiles-conn-open").wait_for()
+    content = "".join(f'{{"row": {i}}}\n' for i in range(2000))
+    _drop_files(page, "#jp-modelfiles-sidebar .jp-ModelFiles-dropzone", {"dropped.jsonl": content})
+
+    row = panel.locator(".jp-ModelFiles-file", has_text="dropped.jsonl")
+    row.wait_for(timeout=15_000)
+    panel.locator('.jp-ModelFiles-upload[data-status="done"]', has_text="dropped.jsonl").wait_for()
+    stored = _listed(lab)["dropped.jsonl"]
+    assert stored["bytes"] == len(content.encode())
+    assert stored["purpose"] == "user_data"
+    assert row.get_attribute("data-file-id") == stored["id"]
+
+    # the file's bytes come back through the content route the panel links to
+    href = row.locator("a", has_text="Download").get_attribute("href")
+    assert href is not None and href.endswith(f"modelfiles/v1/files/{stored['id']}/content")
+    fetched = page.evaluate("(u) => fetch(u).then(r => r.text())", href)
+    assert fetched == content
+
+    # delete asks first; cancelling keeps the file
+    row.get_by_role("button", name="Delete dropped.jsonl").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for()
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached")
+    assert "dropped.jsonl" in _listed(lab)
+
+    row.get_by_role("button", name="Delete dropped.jsonl").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached", timeout=10_000)
+    assert "dropped.jsonl" not in _listed(lab)
+
+
+def test_files_uploaded_elsewhere_appear_live(page: Any, lab: LabProcess) -> None:
+    panel = open_panel(page)
+    panel.locator(".jp-ModelFiles-conn-open").wait_for()
+    with lab.api() as api:
+        created = api.post(
+            "files", files={"file": ("from-cli.jsonl", b'{"a": 1}\n')}, data={"purpose": "batch"}
+        )
+        assert created.status_code == 200, created.text
+    # no reload, no polling: the WebSocket event puts it on the page
+    row = panel.locator(f'.jp-ModelFiles-file[data-file-id="{created.json()["id"]}"]')
+    row.wait_for(timeout=10_000)
+    assert "batch" in row.inner_text()
+    with lab.api() as api:
+        assert api.delete(f"files/{created.json()['id']}").status_code == 200
+    row.wait_for(state="detached", timeout=10_000)
+
+
+def test_upload_button_signed_url_and_themes(page: Any, lab: LabProcess, tmp_path: Path) -> None:
+    panel = open_panel(page)
+    panel.locator(".jp-ModelFiles-conn-open").wait_for()
+    source = tmp_path / "weights-notes.txt"
+    source.write_bytes(os.urandom(300_000))
+    with page.expect_file_chooser() as chooser:
+        panel.get_by_role("button", name="Upload files").click()
+    chooser.value.set_files(str(source))
+    row = panel.locator(".jp-ModelFiles-file", has_text="weights-notes.txt")
+    row.wait_for(timeout=15_000)
+    assert _listed(lab)["weights-notes.txt"]["bytes"] == 300_000
+
+    # copy signed URL: the notice confirms, and the URL works without a token
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    row.get_by_role("button", name="Copy signed URL of weights-notes.txt").click()
+    panel.locator(".jp-ModelFiles-notice", has_text="Signed URL").wait_for()
+
+    # keyboard: the files search is a form; Enter filters the listing
+    search = panel.get_by_label("Search files")
+    search.focus()
+    page.keyboard.type("weights")
+    page.keyboard.press("Enter")
+    panel.locator(".jp-ModelFiles-file", has_text="weights-notes.txt").wait_for()
+
+    light_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    panel.screenshot(path=str(screenshot_path(tmp_path, "labextension-light.png")))
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    page.wait_for_selector('body[data-jp-theme-light="false"]', state="attached", timeout=20_000)
+    page.wait_for_function(
+        "(before) => getComputedStyle(document.querySelector('#jp-modelfiles-sidebar'))"
+        ".backgroundColor !== before",
+        arg=light_bg,
+        timeout=10_000,
+    )
+    dark_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    assert dark_bg != light_bg
+    panel.screenshot(path=str(screenshot_path(tmp_path, "labextension-dark.png")))
