@@ -46,6 +46,7 @@ def test_schemathesis_finds_no_server_errors(jupyter_process: Any, tmp_path: Pat
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=tmp_path,  # schemathesis keeps a cache in the working directory
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from email.message import Message
 from pathlib import Path
-from typing import Any
-
-from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..errors import InvalidRequest, PayloadTooLarge
+from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -76,12 +75,16 @@ class MultipartUpload:
     """Incremental parser of one ``multipart/form-data`` upload request."""
 
     def __init__(self, content_type: str, temp_path: Path, max_file_bytes: int):
-        mime, params = parse_options_header(content_type or "")
-        if mime != b"multipart/form-data":
+        header = Message()
+        header["Content-Type"] = content_type or "text/plain"
+        if header.get_content_type() != "multipart/form-data":
             raise InvalidRequest(
                 "uploads must be multipart/form-data with a 'file' part (and optionally 'purpose')"
             )
-        boundary = params.get(b"boundary")
+        raw_boundary = header.get_param("boundary")
+        boundary = (
+            raw_boundary.encode("latin-1", "replace") if isinstance(raw_boundary, str) else b""
+        )
         if not boundary:
             raise InvalidRequest("multipart/form-data request without a boundary")
         self.max_file_bytes = max_file_bytes
@@ -90,32 +93,25 @@ class MultipartUpload:
         self.filename: str | None = None
         self.file_content_type: str | None = None
         self.fields: dict[str, str] = {}
-        self.complete = False
-        self._part_name: str | None = None
+        self._part: PartHeaders | None = None
         self._part_is_file = False
         self._part_buffer = bytearray()
-        self._header_field = bytearray()
-        self._header_value = bytearray()
-        self._headers: dict[str, bytes] = {}
-        callbacks: dict[str, Any] = {
-            "on_part_begin": self._on_part_begin,
-            "on_part_data": self._on_part_data,
-            "on_part_end": self._on_part_end,
-            "on_header_field": self._on_header_field,
-            "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end,
-            "on_headers_finished": self._on_headers_finished,
-            "on_end": self._on_end,
-        }
-        self._parser = MultipartParser(boundary, callbacks)
+        try:
+            self._parser = StreamingMultipartParser(
+                boundary, self._on_part_begin, self._on_part_data, self._on_part_end
+            )
+        except MultipartError as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    @property
+    def complete(self) -> bool:
+        return self._parser.complete
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         try:
             self._parser.write(data)
-        except (InvalidRequest, PayloadTooLarge):
-            raise
-        except Exception as exc:  # the parser's own errors: malformed body
+        except MultipartError as exc:
             raise InvalidRequest(f"malformed multipart body: {exc}") from None
 
     def finish(self) -> None:
@@ -132,61 +128,36 @@ class MultipartUpload:
             self.file.discard()
 
     # -- parser callbacks ----------------------------------------------------------------
-    def _on_part_begin(self) -> None:
-        self._headers = {}
-        self._part_name = None
-        self._part_is_file = False
+    def _on_part_begin(self, headers: PartHeaders) -> None:
+        self._part = headers
         self._part_buffer = bytearray()
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers[self._header_field.decode("latin-1").lower()] = bytes(self._header_value)
-        self._header_field = bytearray()
-        self._header_value = bytearray()
-
-    def _on_headers_finished(self) -> None:
-        disposition = self._headers.get("content-disposition", b"")
-        _, params = parse_options_header(disposition)
-        name = params.get(b"name", b"").decode("utf-8", "replace")
-        self._part_name = name
-        raw_filename = params.get(b"filename")
-        if name == FILE_FIELD:
+        self._part_is_file = headers.name == FILE_FIELD
+        if self._part_is_file:
             if self.file is not None:
                 raise InvalidRequest("the multipart body has more than one 'file' part")
-            self._part_is_file = True
-            self.filename = clean_filename(
-                raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
-            )
-            ctype = self._headers.get("content-type")
-            self.file_content_type = ctype.decode("latin-1").strip() if ctype else None
+            self.filename = clean_filename(headers.filename)
+            self.file_content_type = headers.content_type
             self.file = TempFile(self.temp_path)
 
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+    def _on_part_data(self, data: bytes) -> None:
         if self._part_is_file:
             assert self.file is not None
-            if self.file.size + (end - start) > self.max_file_bytes:
+            if self.file.size + len(data) > self.max_file_bytes:
                 raise PayloadTooLarge(
                     f"the file is larger than the limit of {_human(self.max_file_bytes)} "
                     f"({self.max_file_bytes} bytes); ask an admin to raise "
                     "ModelFilesApp.max_upload_size"
                 )
-            self.file.write(data[start:end])
+            self.file.write(data)
             return
-        if len(self._part_buffer) + (end - start) > MAX_FIELD_BYTES:
-            raise InvalidRequest(f"form field {self._part_name!r} is larger than 64 KiB")
-        self._part_buffer += data[start:end]
+        if len(self._part_buffer) + len(data) > MAX_FIELD_BYTES:
+            name = self._part.name if self._part else "?"
+            raise InvalidRequest(f"form field {name[:64]!r} is larger than 64 KiB")
+        self._part_buffer += data
 
     def _on_part_end(self) -> None:
-        if not self._part_is_file and self._part_name:
+        if not self._part_is_file and self._part is not None and self._part.name:
             try:
-                self.fields[self._part_name] = self._part_buffer.decode("utf-8")
+                self.fields[self._part.name] = self._part_buffer.decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidRequest(f"form field {self._part_name!r} is not UTF-8") from None
-
-    def _on_end(self) -> None:
-        self.complete = True
+                raise InvalidRequest(f"form field {self._part.name[:64]!r} is not UTF-8") from None

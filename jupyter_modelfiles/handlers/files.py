@@ -180,6 +180,11 @@ class FileHandler(ModelFilesHandler):
 class _ContentMixin(ModelFilesHandler):
     """Serve a stored file's bytes with ``Range``, ``ETag`` and ``Content-Disposition``."""
 
+    def finish(self, chunk: Any = None) -> Any:
+        # APIHandler.finish would stamp application/json on the bytes; errors set it themselves.
+        self.update_api_activity()
+        return web.RequestHandler.finish(self, chunk)
+
     async def serve(self, record: FileRecord, *, head: bool = False) -> None:
         path = self.services.files.blob_path(record.id)
         size = record.bytes
