@@ -118,7 +118,10 @@ export class SidebarModel {
   }
 
   private _error(section: Section, err: unknown): void {
-    const message = err instanceof ApiError || err instanceof Error ? err.message : String(err);
+    let message = err instanceof ApiError || err instanceof Error ? err.message : String(err);
+    if (err instanceof ApiError && err.status === 404 && message === 'HTTP 404') {
+      message = `The ${section} API is not available on this server (HTTP 404).`;
+    }
     this._set({ errors: { ...this._state.errors, [section]: message } });
   }
 
