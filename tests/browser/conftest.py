@@ -75,7 +75,9 @@ class LabProcess:
         data = self.workdir / "data"
         extensions = data / "labextensions"
         extensions.mkdir(parents=True, exist_ok=True)
-        (extensions / "jupyter-modelfiles").symlink_to(BUILT, target_is_directory=True)
+        link = extensions / "jupyter-modelfiles"
+        if not link.exists():
+            link.symlink_to(BUILT, target_is_directory=True)
         config = self.workdir / "config"
         (config / "labconfig").mkdir(parents=True, exist_ok=True)
         # No news/update toasts over the panel in screenshots.
@@ -108,6 +110,7 @@ class LabProcess:
             "--ServerApp.jpserver_extensions={'jupyter_modelfiles': True}",
             f"--ModelFilesApp.root_dir={self.root}",
             "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115
@@ -182,7 +185,8 @@ def page(browser: Any, lab: LabProcess) -> Iterator[Any]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{lab.url}lab?token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
     try:
         yield page
     finally:
