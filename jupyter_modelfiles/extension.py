@@ -12,6 +12,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default, validate
 
 from ._version import __version__
+from .downloads.jobs import Job
+from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
 from .services import Services
@@ -54,6 +56,28 @@ class ModelFilesApp(ExtensionApp):
         24.0 * 30, help="Longest lifetime a signed file URL may be given."
     ).tag(config=True)
 
+    max_concurrent_downloads = Int(
+        2, help="How many download jobs run at the same time; the others wait in the queue."
+    ).tag(config=True)
+
+    connections_per_download = Int(
+        4, help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB)."
+    ).tag(config=True)
+
+    download_stall_timeout = Float(
+        30.0, help="Seconds without data (or far too slow) before a connection is retried."
+    ).tag(config=True)
+
+    download_rate_limit = Int(0, help="Per-file download rate limit in bytes/s; 0 means none.").tag(
+        config=True
+    )
+
+    @validate("max_concurrent_downloads", "connections_per_download")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
+        return int(proposal["value"])
+
     services: Services | None = None
     _started = False
 
@@ -70,7 +94,29 @@ class ModelFilesApp(ExtensionApp):
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
         )
-        self.services = Services(db=db, events=events, files=files)
+        downloads = DownloadManager(
+            db,
+            events,
+            root / ".partial",
+            max_concurrent=self.max_concurrent_downloads,
+            connections=self.connections_per_download,
+            stall_timeout=self.download_stall_timeout,
+            rate_limit=self.download_rate_limit or None,
+        )
+
+        async def adopt_into_files_store(job: Job) -> None:
+            args = job.hook_args
+            record = await files.adopt_file(
+                job.dest,
+                filename=args.get("filename") or job.dest.name,
+                purpose=args.get("purpose") or "user_data",
+                source="download",
+                sha256=job.sha256,
+            )
+            job.hook_args = {**args, "file_id": record["id"]}
+
+        downloads.register_hook("files_store", adopt_into_files_store)
+        self.services = Services(db=db, events=events, files=files, downloads=downloads)
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
@@ -86,6 +132,7 @@ class ModelFilesApp(ExtensionApp):
             return
         self._started = True
         self.services.files.start()
+        asyncio.get_running_loop().create_task(self.services.downloads.start())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self._start_services()
@@ -98,6 +145,7 @@ class ModelFilesApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.services is None:
             return
+        await self.services.downloads.close()
         await self.services.files.close()
         self.services.db.close()
         self.services = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
 from .state import Database
@@ -17,4 +18,5 @@ class Services:
     db: Database
     events: EventBus
     files: FileStore
+    downloads: DownloadManager
     extra: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tornado.websocket import WebSocketHandler
 
 from jupyter_modelfiles.handlers import default_handlers
 
@@ -24,6 +25,9 @@ def concrete_path(pattern: str) -> str:
 def routes() -> list[tuple[str, str, Any]]:
     found = []
     for pattern, handler, *_ in default_handlers:
+        if issubclass(handler, WebSocketHandler):
+            found.append((concrete_path(pattern), "WEBSOCKET", handler))
+            continue
         for method in METHODS:
             if method in vars(handler) or any(
                 method in vars(base)
@@ -31,8 +35,6 @@ def routes() -> list[tuple[str, str, Any]]:
                 if base.__module__.startswith("jupyter_modelfiles")
             ):
                 found.append((concrete_path(pattern), method.upper(), handler))
-        if hasattr(handler, "open") and "open" in vars(handler):
-            found.append((concrete_path(pattern), "WEBSOCKET", handler))
     return found
 
 

@@ -1,4 +1,4 @@
-"""``WS v1/events``: authenticated, streams file events as JSON, narrows by topic."""
+"""``WS v1/events`` as the sidebar uses it: authenticated, file changes as JSON events."""
 
 from __future__ import annotations
 
@@ -39,25 +39,7 @@ async def test_events_stream_file_changes(jp_ws_fetch: Any, api: Any) -> None:
         ws.close()
 
 
-async def test_events_topic_filter(jp_ws_fetch: Any, services: Any) -> None:
-    ws = await jp_ws_fetch("modelfiles", "v1", "events", params={"topics": "job"})
-    try:
-        services.events.publish("file", "f1", {"id": "f1"})
-        services.events.publish("job", "j1", {"job_id": "j1", "status": "queued"})
-        event = await _next_event(ws)
-        assert event["topic"] == "job"
-        assert event["data"]["status"] == "queued"
-    finally:
-        ws.close()
-
-
 async def test_events_require_auth(jp_ws_fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as info:
         await jp_ws_fetch("modelfiles", "v1", "events", headers={"Authorization": ""})
     assert info.value.code == 403
-
-
-async def test_events_plain_get_is_a_json_400(api: Any) -> None:
-    response = await api("GET", "v1/events")
-    assert response.code == 400
-    assert "WebSocket" in body(response)["error"]["message"]

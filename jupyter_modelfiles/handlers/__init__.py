@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, files, openapi
+from . import downloads, files, openapi
 
 default_handlers: list[tuple[str, Any]] = [
     *files.default_handlers,
-    *events.default_handlers,
+    *downloads.default_handlers,
     *openapi.default_handlers,
 ]

@@ -1,0 +1,759 @@
+"""The download engine for ONE file: probe, ranged connections, journal, hash, verify, publish.
+
+Blocking and thread based on purpose: it runs off the Jupyter server's event loop (the job
+manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread reads from
+its socket into one reused buffer and writes by offset (``os.pwrite``); one hasher thread
+hashes the contiguous prefix; the coordinating thread fsyncs data, then writes the journal,
+then reports durable progress. See DESIGN.md, "The download engine", for the ten rules.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import journal as journal_mod
+from .hasher import PrefixHasher
+from .http import Connection, HTTPClientError, Response, drain
+from .journal import JournalState, fsync_dir
+from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
+
+MiB = 1024 * 1024
+_CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
+_RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class EngineConfig:
+    """Tunables; the defaults follow aria2 and huggingface_hub."""
+
+    connections: int = 4
+    min_piece: int = MIN_PIECE
+    buffer_size: int = MiB
+    stall_timeout: float = 30.0
+    min_speed: int = 1024  # bytes/s averaged over a stall window; slower is a stall (trickle)
+    max_attempts: int = 8  # consecutive failed attempts of one range before the file fails
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 300.0
+    max_restarts: int = 3
+    max_reresolves: int = 10
+    commit_interval: float = 0.5
+    rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
+
+
+@dataclass
+class ProbeResult:
+    final_url: str
+    size: int | None
+    ranges: bool
+    etag: str | None
+    last_modified: str | None
+    content_type: str
+
+
+@dataclass
+class DownloadResult:
+    path: Path
+    size: int
+    sha256: str
+
+
+class DownloadError(Exception):
+    """The file failed for good; ``message`` says why in words a user can act on."""
+
+    def __init__(self, message: str, *, no_space: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.no_space = no_space
+
+
+class Stopped(Exception):
+    """The download was stopped from outside (``pause``, ``cancel``, ``close``)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class _Restart(Exception):
+    def __init__(self, message: str, *, no_ranges: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.no_ranges = no_ranges
+
+
+class _RateLimiter:
+    """A token bucket shared by the connections of one file."""
+
+    def __init__(self, rate: int):
+        self.rate = float(rate)
+        self._lock = threading.Lock()
+        self._allowance = 0.0
+        self._last = time.monotonic()
+
+    def consume(self, n: int, halt: threading.Event) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._allowance = min(self.rate, self._allowance + (now - self._last) * self.rate)
+            self._last = now
+            self._allowance -= n
+            debt = -self._allowance
+        if debt > 0:
+            halt.wait(debt / self.rate)
+
+
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+def _retry_after(response: Response) -> float | None:
+    value = response.header("retry-after").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _strong_etag(value: str) -> str | None:
+    value = value.strip()
+    if not value or value.startswith("W/"):
+        return None
+    return value
+
+
+def _is_html(response: Response, url: str) -> bool:
+    kind = response.header("content-type").split(";")[0].strip().lower()
+    path = urlsplit(url).path.lower()
+    return kind in ("text/html", "application/xhtml+xml") and not path.endswith((".html", ".htm"))
+
+
+def _encoded(response: Response) -> bool:
+    return response.header("content-encoding").strip().lower() not in ("", "identity")
+
+
+class FileDownload:
+    """Download ``url`` to ``dest`` through ``partial`` + ``journal``; call :meth:`run`."""
+
+    def __init__(
+        self,
+        url: str,
+        dest: Path,
+        partial: Path,
+        journal: Path,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+        headers: dict[str, str] | None = None,
+        config: EngineConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ):
+        self.url = url
+        self.dest = Path(dest)
+        self.partial = Path(partial)
+        self.journal = Path(journal)
+        self.expected_sha256 = sha256.lower() if sha256 else None
+        self.expected_size = size
+        self.headers = {k: v for k, v in (headers or {}).items() if k.lower() != "range"}
+        self.config = config or EngineConfig()
+        self.on_progress = on_progress
+        self.size: int | None = None
+        self.durable = 0
+        self._halt = threading.Event()
+        self._stop_reason: str | None = None
+        self._failure: BaseException | None = None
+        self._lock = threading.Lock()
+        self._conns: set[Connection] = set()
+        self._written = Intervals()
+        self._final_url = url
+        self._probe: ProbeResult | None = None
+        self._resolve_lock = threading.Lock()
+        self._reresolves = 0
+        self._force_single = False
+        self._fd = -1
+        self._hasher: PrefixHasher | None = None
+        self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
+
+    # -- control from other threads ---------------------------------------------------------
+    def stop(self, reason: str = "pause") -> None:
+        """Stop all connections soon; :meth:`run` then raises :class:`Stopped`."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._halt.set()
+        self._close_all()
+
+    def _close_all(self) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._failure is None:
+                self._failure = exc
+        self._halt.set()
+        self._close_all()
+
+    def _check_stopped(self) -> None:
+        if self._stop_reason is not None:
+            raise Stopped(self._stop_reason)
+
+    # -- the whole file -------------------------------------------------------------------
+    def run(self) -> DownloadResult:
+        """Download, verify and publish; raise DownloadError or Stopped otherwise."""
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        restarts = 0
+        while True:
+            self._check_stopped()
+            probe = self._probe_with_retries()
+            if None not in (self.expected_size, probe.size) and probe.size != self.expected_size:
+                raise DownloadError(
+                    f"size mismatch: expected {self.expected_size} bytes, "
+                    f"the origin serves {probe.size}"
+                )
+            if probe.size == 0:
+                raise DownloadError("the origin serves an empty file; nothing was published")
+            try:
+                return self._download(probe)
+            except _Restart as restart:
+                restarts += 1
+                if restart.no_ranges:
+                    self._force_single = True
+                journal_mod.remove(self.journal)
+                self._remove_partial()
+                if restarts > self.config.max_restarts:
+                    raise DownloadError(
+                        f"{restart.message}; gave up after {self.config.max_restarts} restarts"
+                    ) from None
+                self._halt.wait(self._delay(restarts, None))
+                self._check_stopped()
+                self._failure = None
+                self._halt.clear()
+
+    def _remove_partial(self) -> None:
+        try:
+            self.partial.unlink()
+        except FileNotFoundError:
+            pass
+
+    # -- probe --------------------------------------------------------------------------
+    def _probe_with_retries(self) -> ProbeResult:
+        failures = 0
+        while True:
+            self._check_stopped()
+            try:
+                probe = self._probe_once(self.url)
+                self._probe = probe
+                self._final_url = probe.final_url
+                return probe
+            except _Retry as retry:
+                failures += 1
+                if failures >= self.config.max_attempts:
+                    raise DownloadError(
+                        f"{retry.message} (gave up after {failures} attempts)"
+                    ) from None
+                self._halt.wait(self._delay(failures, retry.retry_after))
+
+    def _probe_once(self, url: str) -> ProbeResult:
+        conn = Connection(self.config.stall_timeout)
+        with self._lock:
+            self._conns.add(conn)
+        headers = {**self.headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}
+        try:
+            response, final = conn.request_following("GET", url, headers)
+        except (HTTPClientError, OSError) as exc:
+            self._check_stopped()
+            raise _Retry(f"cannot reach the origin: {exc or type(exc).__name__}") from None
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+        try:
+            status = response.status
+            if status in _RETRYABLE_STATUS:
+                raise _Retry(
+                    f"the origin answered HTTP {status} {response.reason}", _retry_after(response)
+                )
+            if status == 416:
+                match = re.match(r"^bytes\s+\*/(\d+)$", response.header("content-range").strip())
+                if match and int(match.group(1)) == 0:
+                    return ProbeResult(final, 0, True, None, None, "")
+                raise _Retry("the origin refused the probe range (HTTP 416)")
+            if 400 <= status < 500:
+                raise DownloadError(f"HTTP {status} {response.reason} from the origin ({url})")
+            if status not in (200, 206):
+                raise _Retry(f"the origin answered HTTP {status} {response.reason}")
+            if _is_html(response, final):
+                raise _Retry("the origin answered an HTML page instead of the file")
+            if _encoded(response):
+                raise _Retry("the origin sent a compressed body despite Accept-Encoding: identity")
+            etag = _strong_etag(response.header("etag"))
+            modified = response.header("last-modified") or None
+            kind = response.header("content-type")
+            if status == 206:
+                match = _CONTENT_RANGE.match(response.header("content-range").strip())
+                if not match or int(match.group(1)) != 0 or int(match.group(2)) != 0:
+                    raise _Retry(
+                        f"the origin answered the probe with a wrong Content-Range "
+                        f"{response.header('content-range')!r}"
+                    )
+                size = None if match.group(3) == "*" else int(match.group(3))
+                return ProbeResult(final, size, size is not None, etag, modified, kind)
+            return ProbeResult(final, response.length, False, etag, modified, kind)
+        finally:
+            conn.close()
+
+    def _reresolve(self, seen_url: str) -> None:
+        """A signed redirect target expired: resolve the original URL again."""
+        with self._resolve_lock:
+            if self._final_url != seen_url:
+                return  # another connection already did
+            self._reresolves += 1
+            if self._reresolves > self.config.max_reresolves:
+                raise DownloadError("the origin keeps refusing access (HTTP 401/403)")
+            probe = self._probe_once(self.url)
+            old = self._probe
+            assert old is not None
+            if probe.size != old.size or probe.etag != old.etag:
+                raise _Restart("the file changed on the origin")
+            self._final_url = probe.final_url
+
+    # -- the data ------------------------------------------------------------------------
+    def _download(self, probe: ProbeResult) -> DownloadResult:
+        cfg = self.config
+        ranged = probe.ranges and probe.size is not None and not self._force_single
+        self.size = probe.size
+        state = journal_mod.load(self.journal)
+        done = Intervals()
+        if (
+            ranged
+            and state is not None
+            and self.partial.exists()
+            and state.matches(probe.size, probe.etag, probe.last_modified)
+        ):
+            done = Intervals(state.done)
+        else:
+            journal_mod.remove(self.journal)
+            self._remove_partial()
+        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        hasher: PrefixHasher | None = None
+        hashed = False
+        try:
+            if probe.size is not None:
+                self._preallocate(probe.size)
+            state = JournalState(self.url, probe.size, probe.etag, probe.last_modified, done.items)
+            journal_mod.save(self.journal, state)
+            self._written = done.copy()
+            self.durable = done.total()
+            if self.on_progress:
+                self.on_progress(self.durable, self.size)
+            hasher = PrefixHasher(self._fd)
+            self._hasher = hasher
+            hasher.advance(done.prefix())
+            hasher.start()
+            if ranged:
+                assert probe.size is not None
+                min_piece = max(cfg.min_piece, cfg.buffer_size)
+                scheduler = Scheduler(done.missing(probe.size), min_piece)
+                missing = probe.size - done.total()
+                count = max(1, min(cfg.connections, -(-missing // min_piece)))
+                threads = [
+                    threading.Thread(
+                        target=self._ranged_worker,
+                        args=(scheduler,),
+                        name=f"modelfiles-conn-{i}",
+                        daemon=True,
+                    )
+                    for i in range(count)
+                ]
+            else:
+                threads = [
+                    threading.Thread(
+                        target=self._stream_worker, name="modelfiles-conn", daemon=True
+                    )
+                ]
+            for thread in threads:
+                thread.start()
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(cfg.commit_interval / max(1, len(threads)))
+                self._commit(state)
+            self._commit(state)
+            failure = self._failure
+            if failure is not None:
+                if isinstance(failure, _Restart | DownloadError):
+                    raise failure
+                raise DownloadError(f"unexpected error: {failure}") from failure
+            self._check_stopped()
+            size = probe.size if probe.size is not None else self._written.total()
+            if self._written.missing(size) or self._written.prefix() != size:
+                raise DownloadError("the download ended with bytes missing")
+            if size == 0:
+                raise DownloadError("the origin served an empty file; nothing was published")
+            os.ftruncate(self._fd, size)
+            hasher.advance(size, final=True)
+            digest = hasher.result()
+            hashed = True
+            os.fsync(self._fd)
+        finally:
+            if hasher is not None and not hashed:
+                hasher.stop()
+            self._hasher = None
+            os.close(self._fd)
+            self._fd = -1
+        if self.expected_sha256 and digest != self.expected_sha256:
+            journal_mod.remove(self.journal)
+            self._remove_partial()
+            raise DownloadError(
+                f"checksum mismatch: expected {self.expected_sha256} got {digest}; "
+                "the file was not published"
+            )
+        self._publish()
+        journal_mod.remove(self.journal)
+        return DownloadResult(self.dest, size, digest)
+
+    def _preallocate(self, size: int) -> None:
+        allocated = os.fstat(self._fd).st_blocks * 512
+        need = max(0, size - allocated)
+        free = shutil.disk_usage(self.partial.parent).free
+        if need > free:
+            raise DownloadError(
+                f"no space left on device: {need} more bytes needed, {free} free in "
+                f"{self.partial.parent}",
+                no_space=True,
+            )
+        try:
+            os.posix_fallocate(self._fd, 0, size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DownloadError(
+                    f"no space left on device while reserving {size} bytes", no_space=True
+                ) from None
+            if os.fstat(self._fd).st_size < size:
+                os.ftruncate(self._fd, size)
+
+    def _commit(self, state: JournalState) -> None:
+        """fsync the data, then record it in the journal, then report it."""
+        with self._lock:
+            snapshot = self._written.copy()
+        if snapshot.total() == self.durable:
+            return
+        try:
+            os.fdatasync(self._fd)
+            state.done = snapshot.items
+            journal_mod.save(self.journal, state)
+        except OSError as exc:
+            self._fail(self._os_error(exc))
+            return
+        self.durable = snapshot.total()
+        if self.on_progress:
+            self.on_progress(self.durable, self.size)
+
+    def _os_error(self, exc: OSError) -> DownloadError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DownloadError(f"no space left on device in {self.partial.parent}", no_space=True)
+        return DownloadError(f"cannot write the partial file: {exc.strerror or exc}")
+
+    def _publish(self) -> None:
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self.partial, self.dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise DownloadError(f"cannot publish {self.dest}: {exc.strerror}") from None
+            temp = self.dest.with_name(f".{self.dest.name}.{os.getpid()}.tmp")
+            shutil.copyfile(self.partial, temp)
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, self.dest)
+            self._remove_partial()
+        fsync_dir(self.dest.parent)
+
+    # -- helpers for connection threads ---------------------------------------------------
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        cfg = self.config
+        if retry_after is not None:
+            return min(retry_after, cfg.max_retry_after)
+        base = min(cfg.backoff_max, cfg.backoff_base * (2 ** (failures - 1)))
+        return base * random.uniform(0.5, 1.5)
+
+    def _record(self, start: int, end: int) -> None:
+        with self._lock:
+            self._written.add(start, end)
+            prefix = self._written.prefix()
+        if self._hasher is not None and start <= prefix:
+            self._hasher.advance(prefix)
+
+    def _write(self, view: memoryview, offset: int) -> None:
+        pos = 0
+        try:
+            while pos < len(view):
+                pos += os.pwrite(self._fd, view[pos:], offset + pos)
+        except OSError as exc:
+            if pos:
+                self._record(offset, offset + pos)
+            raise self._os_error(exc) from None
+
+    def _status_error(self, response: Response, seen_url: str) -> None:
+        """Turn a non-data status into a retry, a restart or a final error."""
+        status = response.status
+        retry_after = _retry_after(response)
+        drain(response)
+        if status in (401, 403):
+            self._reresolve(seen_url)
+            raise _Retry(f"HTTP {status} {response.reason} (access expired; re-resolved)", 0.0)
+        if status in _RETRYABLE_STATUS:
+            raise _Retry(f"the origin answered HTTP {status} {response.reason}", retry_after)
+        if status == 416:
+            with self._resolve_lock:
+                probe = self._probe_once(self.url)
+            old = self._probe
+            if old is None or probe.size != old.size or probe.etag != old.etag:
+                raise _Restart("the file changed on the origin")
+            raise _Retry("the origin refused a valid range (HTTP 416)")
+        if 400 <= status < 500:
+            raise DownloadError(f"HTTP {status} {response.reason} from the origin")
+        raise _Retry(f"the origin answered HTTP {status} {response.reason}")
+
+    def _read_into_file(
+        self, response: Response, view: memoryview, offset: int, limit: Callable[[int], int]
+    ) -> int:
+        """Copy the body to the file from ``offset`` until ``limit(pos)`` is 0; return the end."""
+        cfg = self.config
+        pos = offset
+        window_start, window_bytes = time.monotonic(), 0
+        size = len(view)
+        while True:
+            want = min(size, limit(pos))
+            if want <= 0:
+                return pos
+            fill = 0
+            try:
+                while fill < want:
+                    n = response.readinto(view[fill:want])
+                    if n == 0:
+                        break
+                    fill += n
+                    window_bytes += n
+                    now = time.monotonic()
+                    if now - window_start >= cfg.stall_timeout:
+                        if window_bytes < cfg.min_speed * (now - window_start):
+                            raise _Retry(
+                                f"stalled: {window_bytes} bytes in {now - window_start:.0f} s"
+                            )
+                        window_start, window_bytes = now, 0
+                    if self._halt.is_set():
+                        break
+            except TimeoutError:
+                self._flush(view, pos, fill, limit)
+                raise _Retry(f"stalled: no data for {cfg.stall_timeout:g} s") from None
+            except HTTPClientError as exc:
+                self._flush(view, pos, fill, limit)
+                raise _Retry(f"connection lost: {exc}") from None
+            except _Retry:
+                self._flush(view, pos, fill, limit)
+                raise
+            pos = self._flush(view, pos, fill, limit)
+            if self._limiter is not None:
+                self._limiter.consume(fill, self._halt)
+            if self._halt.is_set():
+                return pos
+            if fill == 0:
+                return pos
+
+    def _flush(self, view: memoryview, pos: int, fill: int, limit: Callable[[int], int]) -> int:
+        count = min(fill, max(0, limit(pos)))
+        if count:
+            self._write(view[:count], pos)
+            self._record(pos, pos + count)
+        return pos + count
+
+    # -- connection threads -------------------------------------------------------------
+    def _ranged_worker(self, scheduler: Scheduler) -> None:
+        conn = Connection(self.config.stall_timeout)
+        with self._lock:
+            self._conns.add(conn)
+        view = memoryview(bytearray(self.config.buffer_size))
+        failures = 0
+        try:
+            while not self._halt.is_set():
+                piece = scheduler.take()
+                if piece is None:
+                    return
+                before = piece.next
+                try:
+                    self._fetch_range(conn, piece, view, scheduler)
+                    scheduler.finish(piece)
+                    failures = 0
+                except _Retry as retry:
+                    scheduler.release(piece)
+                    if piece.next > before:
+                        failures = 0
+                    failures += 1
+                    if self._halt.is_set():
+                        return
+                    if failures >= self.config.max_attempts:
+                        self._fail(
+                            DownloadError(f"{retry.message} (gave up after {failures} attempts)")
+                        )
+                        return
+                    self._halt.wait(self._delay(failures, retry.retry_after))
+                except (DownloadError, _Restart) as exc:
+                    scheduler.release(piece)
+                    self._fail(exc)
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            conn.close()
+            with self._lock:
+                self._conns.discard(conn)
+
+    def _fetch_range(
+        self, conn: Connection, piece: Piece, view: memoryview, scheduler: Scheduler
+    ) -> None:
+        probe = self._probe
+        assert probe is not None and probe.size is not None
+        start, end = piece.next, piece.end
+        url = self._final_url
+        headers = {
+            **self.headers,
+            "Range": f"bytes={start}-{end - 1}",
+            "Accept-Encoding": "identity",
+        }
+        if probe.etag:
+            headers["If-Range"] = probe.etag
+        try:
+            response = conn.request("GET", url, headers)
+        except TimeoutError:
+            raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
+        except HTTPClientError as exc:
+            raise _Retry(f"cannot reach the origin: {exc}") from None
+        if response.status == 200:
+            if _is_html(response, url):
+                drain(response)
+                raise _Retry("the origin answered an HTML page instead of the file")
+            conn.close()
+            raise _Restart(
+                "the origin answered 200 (the whole file) to a range request", no_ranges=True
+            )
+        if response.status in (301, 302, 303, 307, 308):
+            drain(response)
+            self._reresolve(url)
+            raise _Retry("the origin redirected a range request; re-resolved", 0.0)
+        if response.status != 206:
+            self._status_error(response, url)
+        match = _CONTENT_RANGE.match(response.header("content-range").strip())
+        if match is None or int(match.group(1)) != start or int(match.group(2)) != end - 1:
+            conn.close()
+            raise _Retry(
+                f"the origin answered bytes {response.header('content-range')!r} "
+                f"to a request for {start}-{end - 1}"
+            )
+        if match.group(3) != "*" and int(match.group(3)) != probe.size:
+            conn.close()
+            raise _Restart("the file changed on the origin (its size differs)")
+        etag = _strong_etag(response.header("etag"))
+        if probe.etag and etag and etag != probe.etag:
+            conn.close()
+            raise _Restart("the file changed on the origin (its ETag differs)")
+        if _encoded(response) or _is_html(response, url):
+            conn.close()
+            raise _Retry("the origin answered a range with an encoded or HTML body")
+        if response.length is not None and response.length != end - start:
+            conn.close()
+            raise _Retry("the origin's Content-Length disagrees with its Content-Range")
+
+        def limit(pos: int) -> int:
+            with scheduler.lock:
+                piece.next = pos
+                return piece.end - pos
+
+        final = self._read_into_file(response, view, start, limit)
+        with scheduler.lock:
+            piece.next = final
+            done = final >= piece.end
+        if self._halt.is_set() and not done:
+            raise _Retry("stopped")
+        if final < end:
+            conn.close()  # the piece was split, or the body ended early
+            if not done:
+                raise _Retry("the connection ended before the range was complete")
+        else:
+            response.release()
+
+    def _stream_worker(self) -> None:
+        """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
+        conn = Connection(self.config.stall_timeout)
+        with self._lock:
+            self._conns.add(conn)
+        view = memoryview(bytearray(self.config.buffer_size))
+        try:
+            self._fetch_stream(conn, view)
+        except _Retry as retry:
+            if not self._halt.is_set():
+                self._fail(_Restart(retry.message, no_ranges=True))
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            conn.close()
+            with self._lock:
+                self._conns.discard(conn)
+
+    def _fetch_stream(self, conn: Connection, view: memoryview) -> None:
+        probe = self._probe
+        assert probe is not None
+        url = self._final_url
+        headers = {**self.headers, "Accept-Encoding": "identity"}
+        try:
+            response = conn.request("GET", url, headers)
+        except TimeoutError:
+            raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
+        except HTTPClientError as exc:
+            raise _Retry(f"cannot reach the origin: {exc}") from None
+        if response.status != 200:
+            self._status_error(response, url)
+        if _is_html(response, url) or _encoded(response):
+            drain(response)
+            raise _Retry("the origin answered an HTML page or an encoded body instead of the file")
+        length = response.length
+        if probe.size is not None and length is not None and length != probe.size:
+            raise _Restart("the file changed on the origin (its size differs)", no_ranges=True)
+        total = probe.size if probe.size is not None else length
+
+        def limit(pos: int) -> int:
+            return (total - pos) if total is not None else len(view)
+
+        final = self._read_into_file(response, view, 0, limit)
+        if self._halt.is_set():
+            return
+        if total is not None and final < total:
+            raise _Retry("the connection ended before the file was complete")
+        if total is None:
+            self.size = final
+        conn.close()

@@ -1,0 +1,188 @@
+"""A minimal blocking HTTP/1.1 client for the data path (``http.client`` on raw sockets).
+
+Measured against httpx and aiohttp (benchmarks/bench_http_clients.py): reading straight from
+the socket into reused buffers costs the least CPU per byte. Only what the engine needs:
+one request per call, keep-alive, manual redirects, a per-``recv`` timeout (stall detection).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 10
+
+
+class HTTPClientError(Exception):
+    """A transport failure (connect, reset, timeout, bad status line): always retryable."""
+
+
+@dataclass
+class Response:
+    """A response whose body is read by the caller through :meth:`readinto`."""
+
+    url: str
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-case names
+    raw: http.client.HTTPResponse
+    conn: Connection
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def length(self) -> int | None:
+        value = self.header("content-length")
+        try:
+            return int(value) if value else None
+        except ValueError:
+            return None
+
+    @property
+    def chunked(self) -> bool:
+        return self.raw.chunked
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Read at most one socket's worth of body into ``buffer`` (0 at the end)."""
+        try:
+            if self.raw.chunked or self.raw.length is None:
+                return self.raw.readinto(buffer)
+            if self.raw.length <= 0:
+                return 0
+            view = buffer[: self.raw.length]
+            fp = self.raw.fp
+            if fp is None:
+                return 0
+            n = fp.readinto1(view)
+            if n == 0:
+                raise HTTPClientError("connection closed before the end of the body")
+            self.raw.length -= n
+            if self.raw.length == 0:
+                self.raw.read()  # marks the response closed so the connection can be reused
+            return n
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            if isinstance(exc, socket.timeout | TimeoutError):
+                raise
+            raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
+
+    @property
+    def complete(self) -> bool:
+        return not self.raw.chunked and self.raw.length == 0
+
+    def release(self) -> None:
+        """Keep the connection for the next request if the body was read fully, else close."""
+        if not self.complete:
+            self.conn.close()
+
+
+class Connection:
+    """One keep-alive connection to one origin, re-opened when the origin changes."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._origin: tuple[str, str, int | None] | None = None
+
+    def close(self) -> None:
+        """Close now; safe from another thread (it unblocks a pending ``recv``)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                sock = conn.sock
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def request(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        """Send one request; return the response with its body unread."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url}")
+        origin = (parts.scheme, parts.hostname, parts.port)
+        if self._conn is None or origin != self._origin:
+            self.close()
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+            self._origin = origin
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        for attempt in (1, 2):
+            conn = self._conn
+            if conn is None:
+                raise HTTPClientError("connection closed")
+            try:
+                conn.request(method, target, headers=headers)
+                raw = conn.getresponse()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                # A stale keep-alive connection: retry once on a fresh one.
+                self.close()
+                cls = (
+                    http.client.HTTPSConnection
+                    if parts.scheme == "https"
+                    else http.client.HTTPConnection
+                )
+                self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+                if attempt == 2:
+                    raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
+            except TimeoutError:
+                self.close()
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
+        headers_out = {k.lower(): v for k, v in raw.getheaders()}
+        return Response(url, raw.status, raw.reason, headers_out, raw, self)
+
+    def request_following(
+        self, method: str, url: str, headers: dict[str, str]
+    ) -> tuple[Response, str]:
+        """Like :meth:`request` but follows redirects; returns the response and final URL.
+
+        ``Authorization`` is dropped when a redirect leaves the original host.
+        """
+        current = url
+        first_host = urlsplit(url).netloc
+        for _ in range(MAX_REDIRECTS + 1):
+            send = dict(headers)
+            if urlsplit(current).netloc != first_host:
+                send.pop("Authorization", None)
+                send.pop("authorization", None)
+            response = self.request(method, current, send)
+            if response.status not in REDIRECTS:
+                return response, current
+            location = response.header("location")
+            drain(response)
+            if not location:
+                raise HTTPClientError(f"redirect {response.status} without a Location header")
+            current = urljoin(current, location)
+        raise HTTPClientError(f"more than {MAX_REDIRECTS} redirects from {url}")
+
+
+def drain(response: Response, limit: int = 64 * 1024) -> bytes:
+    """Read a small body (error pages, redirects) so the connection can be reused."""
+    try:
+        if response.raw.length is not None and response.raw.length > limit:
+            response.conn.close()
+            return b""
+        data = response.raw.read(limit)
+    except (OSError, http.client.HTTPException):
+        response.conn.close()
+        return b""
+    response.release()
+    return data

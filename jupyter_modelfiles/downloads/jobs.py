@@ -1,0 +1,171 @@
+"""Download jobs and their three public shapes (LM Studio, Anaconda, Pieces)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("queued", "downloading", "paused", "completed", "failed", "cancelled")
+LIVE = ("queued", "downloading", "paused")
+
+_PIECES_STATUS = {
+    "queued": "INITIALIZED",
+    "downloading": "IN-PROGRESS",
+    "paused": "IN-PROGRESS",
+    "completed": "COMPLETED",
+    "failed": "FAILED",
+    "cancelled": "CANCELED",
+}
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(5)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and ``Z``, as LM Studio writes it."""
+    if value is None:
+        return None
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class DownloadRequest:
+    """What to download, where to, and what to run once it is published."""
+
+    url: str
+    dest: Path  # final path; published by atomic rename only after size+sha256 verify
+    sha256: str | None = None  # expected lowercase hex; None = compute and record
+    size: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Authorization
+    model_id: str | None = None
+    file: str | None = None  # file name within the model (also the ModelFile id)
+    hook: str | None = None  # name of a completion hook registered on the manager
+    hook_args: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable
+
+
+@dataclass
+class Job:
+    """One download job; status in queued|downloading|paused|completed|failed|cancelled."""
+
+    job_id: str
+    status: str
+    url: str
+    dest: Path
+    model_id: str | None = None
+    file: str | None = None
+    sha256: str | None = None  # expected, or computed once completed
+    downloaded_bytes: int = 0
+    total_size_bytes: int | None = None
+    bytes_per_second: float = 0.0
+    estimated_completion: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    created_at: datetime = field(default_factory=now)
+    error: str | None = None
+    hook: str | None = None
+    hook_args: dict[str, Any] = field(default_factory=dict)
+    expected_sha256: str | None = None
+    expected_size: int | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    active_seconds: float = 0.0  # time spent downloading, across pauses and restarts
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    def to_status(self) -> dict[str, Any]:
+        """LM Studio's job status object (only the fields the seed gives for the status)."""
+        out: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status,
+            "downloaded_bytes": self.downloaded_bytes,
+            "total_size_bytes": self.total_size_bytes or 0,
+        }
+        if self.started_at is not None:
+            out["started_at"] = iso(self.started_at)
+        if self.status == "downloading":
+            out["bytes_per_second"] = self.bytes_per_second
+            if self.estimated_completion is not None:
+                out["estimated_completion"] = iso(self.estimated_completion)
+        if self.status == "completed" and self.completed_at is not None:
+            out["completed_at"] = iso(self.completed_at)
+        out.update(
+            {
+                "error": self.error,
+                "model_id": self.model_id,
+                "file": self.file,
+                "url": self.url,
+                "sha256": self.sha256,
+            }
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full job (for ``v1/downloads``): the status object plus our own fields."""
+        out = self.to_status()
+        out.update(
+            {
+                "created_at": iso(self.created_at),
+                "dest": str(self.dest),
+                "hook": self.hook,
+                "hook_args": self.hook_args,
+            }
+        )
+        if self.completed_at is not None:
+            out["completed_at"] = iso(self.completed_at)
+        return out
+
+    def elapsed_seconds(self) -> float:
+        return self.active_seconds
+
+    def to_anaconda_download(self) -> dict[str, Any]:
+        """Anaconda AI Navigator ``Download``."""
+        total = self.total_size_bytes or 0
+        seconds = self.elapsed_seconds()
+        return {
+            "fileId": self.file or self.job_id,
+            "modelId": self.model_id or "",
+            "filename": self.file or Path(self.dest).name,
+            "downloadedRatio": (min(1.0, self.downloaded_bytes / total) if total else 0.0),
+            "transferredBytes": self.downloaded_bytes,
+            "totalBytes": total,
+            "paused": self.status == "paused",
+            "downloadTimeTaken": round(seconds * 1000),
+            "averageMbps": (self.downloaded_bytes * 8 / 1e6 / seconds) if seconds > 0 else 0.0,
+        }
+
+    def to_pieces_progress(self) -> dict[str, Any]:
+        """Pieces ``ModelDownloadProgress`` plus our fields."""
+        return pieces_progress(self.to_status())
+
+
+def pieces_progress(status: dict[str, Any]) -> dict[str, Any]:
+    """A Pieces ``ModelDownloadProgress`` from a job status object (see :meth:`Job.to_status`)."""
+    total = status.get("total_size_bytes") or 0
+    done = status.get("downloaded_bytes") or 0
+    if status.get("status") == "completed":
+        percentage = 100.0
+    else:
+        percentage = round(min(100.0, 100.0 * done / total), 2) if total else 0.0
+    return {
+        "status": _PIECES_STATUS.get(status.get("status", ""), "UNKNOWN"),
+        "percentage": percentage,
+        "job_id": status.get("job_id"),
+        "file": status.get("file"),
+        "model_id": status.get("model_id"),
+        "paused": status.get("status") == "paused",
+        "downloaded_bytes": done,
+        "total_size_bytes": total,
+        "bytes_per_second": status.get("bytes_per_second", 0.0),
+        "estimated_completion": status.get("estimated_completion"),
+        "error": status.get("error"),
+    }

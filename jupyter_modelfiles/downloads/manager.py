@@ -1,0 +1,574 @@
+"""The job manager: a persistent queue of downloads with pause, resume, cancel and recovery.
+
+Jobs live in SQLite (``downloads`` component). Each running job's engine runs in a worker
+thread (the engine starts its own connection and hasher threads), so the server's event loop
+only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
+progress (bytes durably written) at most ~10 times a second per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..errors import Conflict, InvalidRequest, NotFound
+from ..events import EventBus, Throttle
+from ..state import Database
+from . import journal as journal_mod
+from .engine import DownloadError, EngineConfig, FileDownload, Stopped
+from .jobs import STATUSES, DownloadRequest, Job, iso, new_job_id, now
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[Job], Awaitable[None]]
+
+SCHEMA_V1 = """
+CREATE TABLE download_jobs (
+    job_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    url TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    model_id TEXT,
+    file TEXT,
+    sha256 TEXT,
+    expected_sha256 TEXT,
+    expected_size INTEGER,
+    headers TEXT NOT NULL DEFAULT '{}',
+    downloaded_bytes INTEGER NOT NULL DEFAULT 0,
+    total_size_bytes INTEGER,
+    started_at REAL,
+    completed_at REAL,
+    created_at REAL NOT NULL,
+    error TEXT,
+    hook TEXT,
+    hook_args TEXT NOT NULL DEFAULT '{}',
+    active_seconds REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX download_jobs_dest ON download_jobs (dest);
+CREATE INDEX download_jobs_model ON download_jobs (model_id);
+"""
+
+_COLUMNS = [
+    "job_id",
+    "status",
+    "url",
+    "dest",
+    "model_id",
+    "file",
+    "sha256",
+    "expected_sha256",
+    "expected_size",
+    "headers",
+    "downloaded_bytes",
+    "total_size_bytes",
+    "started_at",
+    "completed_at",
+    "created_at",
+    "error",
+    "hook",
+    "hook_args",
+    "active_seconds",
+]
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.job_id,
+        job.status,
+        job.url,
+        str(job.dest),
+        job.model_id,
+        job.file,
+        job.sha256,
+        job.expected_sha256,
+        job.expected_size,
+        json.dumps(job.headers),
+        job.downloaded_bytes,
+        job.total_size_bytes,
+        _ts(job.started_at),
+        _ts(job.completed_at),
+        _ts(job.created_at),
+        job.error,
+        job.hook,
+        json.dumps(job.hook_args),
+        job.active_seconds,
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        status=row["status"],
+        url=row["url"],
+        dest=Path(row["dest"]),
+        model_id=row["model_id"],
+        file=row["file"],
+        sha256=row["sha256"],
+        downloaded_bytes=row["downloaded_bytes"],
+        total_size_bytes=row["total_size_bytes"],
+        started_at=_dt(row["started_at"]),
+        completed_at=_dt(row["completed_at"]),
+        created_at=_dt(row["created_at"]) or now(),
+        error=row["error"],
+        hook=row["hook"],
+        hook_args=json.loads(row["hook_args"] or "{}"),
+        expected_sha256=row["expected_sha256"],
+        expected_size=row["expected_size"],
+        headers=json.loads(row["headers"] or "{}"),
+        active_seconds=row["active_seconds"] or 0.0,
+    )
+
+
+class _Speed:
+    """Bytes per second of durable progress, smoothed."""
+
+    def __init__(self) -> None:
+        self.last: tuple[float, int] | None = None
+        self.value = 0.0
+
+    def update(self, done: int) -> float:
+        t = time.monotonic()
+        if self.last is not None and t > self.last[0]:
+            instant = max(0, done - self.last[1]) / (t - self.last[0])
+            self.value = instant if self.value == 0 else 0.6 * self.value + 0.4 * instant
+        self.last = (t, done)
+        return self.value
+
+
+class DownloadManager:
+    """Queue, run and control download jobs; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        events: EventBus,
+        partial_dir: Path,
+        *,
+        max_concurrent: int = 2,
+        connections: int = 4,
+        stall_timeout: float = 30.0,
+        rate_limit: int | None = None,
+        engine_config: EngineConfig | None = None,
+    ):
+        self.db = db
+        self.events = events
+        self.partial_dir = Path(partial_dir)
+        self.incoming_dir = self.partial_dir / "incoming"
+        self.max_concurrent = max(1, max_concurrent)
+        base = engine_config or EngineConfig()
+        base.connections = max(1, connections)
+        base.stall_timeout = stall_timeout
+        base.rate_limit = rate_limit or None
+        self.engine_config = base
+        self._jobs: dict[str, Job] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._engines: dict[str, FileDownload] = {}
+        self._hooks: dict[str, Hook] = {}
+        self._throttle = Throttle(0.1)
+        self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.max_concurrent + 2, thread_name_prefix="modelfiles-download"
+        )
+        self._loaded = False
+        self._closing = False
+        db.migrate("downloads", [SCHEMA_V1])
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        rows = await self.db.fetchall("SELECT * FROM download_jobs ORDER BY created_at")
+        for row in rows:
+            job = _job(row)
+            if job.status == "downloading":
+                job.status = "queued"  # interrupted (restart, kill -9): resume on its own
+            self._jobs[job.job_id] = job
+        self._loaded = True
+
+    async def start(self) -> None:
+        """Recover unfinished jobs (paused stay paused) and run the queue."""
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        await self._load()
+        for job in self._jobs.values():
+            if job.status == "queued":
+                await self._save(job)
+        self._pump()
+
+    async def close(self) -> None:
+        """Stop the running engines; partial data and journals stay for the next start."""
+        self._closing = True
+        for engine in list(self._engines.values()):
+            engine.stop("close")
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+        self._executor.shutdown(wait=False)
+
+    def register_hook(self, name: str, fn: Hook) -> None:
+        """``fn(job)`` runs after the file is published, before the job is ``completed``."""
+        self._hooks[name] = fn
+
+    # -- queries -------------------------------------------------------------------------
+    async def get(self, job_id: str) -> Job:
+        await self._load()
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no download job {job_id!r}")
+        return job
+
+    async def list(self, *, model_id: str | None = None, status: str | None = None) -> list[Job]:
+        await self._load()
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        return [
+            job
+            for job in self._jobs.values()
+            if (model_id is None or job.model_id == model_id)
+            and (status is None or job.status == status)
+        ]
+
+    async def status_groups(self) -> dict[str, list[dict[str, Any]]]:
+        """LM Studio's grouping: downloading, queued, paused, completed, failed, cancelled."""
+        groups: dict[str, list[dict[str, Any]]] = {
+            "downloading": [],
+            "queued": [],
+            "paused": [],
+            "completed": [],
+            "failed": [],
+            "cancelled": [],
+        }
+        for job in await self.list():
+            groups[job.status].append(job.to_status())
+        return groups
+
+    # -- commands ------------------------------------------------------------------------
+    async def submit(self, request: DownloadRequest) -> Job:
+        """Queue a download; a live job for the same ``dest`` is joined instead."""
+        await self._load()
+        url = request.url
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise InvalidRequest(f"url must be an http(s) URL, got {url!r}")
+        expected = request.sha256.lower() if request.sha256 else None
+        if expected is not None and not _SHA256.match(expected):
+            raise InvalidRequest("sha256 must be 64 hexadecimal characters")
+        if request.hook is not None and request.hook not in self._hooks:
+            raise InvalidRequest(f"no completion hook named {request.hook!r}")
+        dest = Path(request.dest).expanduser().absolute()
+        async with self._lock:
+            for job in self._jobs.values():
+                if job.live and job.dest == dest:
+                    return job
+            job = Job(
+                job_id=new_job_id(),
+                status="queued",
+                url=url,
+                dest=dest,
+                model_id=request.model_id,
+                file=request.file,
+                sha256=expected,
+                total_size_bytes=request.size,
+                hook=request.hook,
+                hook_args=dict(request.hook_args),
+                expected_sha256=expected,
+                expected_size=request.size,
+                headers=dict(request.headers),
+            )
+            self._jobs[job.job_id] = job
+            await self._save(job)
+        self._publish(job, final=True)
+        self._pump()
+        return job
+
+    async def submit_url(
+        self,
+        url: str,
+        *,
+        sha256: str | None = None,
+        filename: str | None = None,
+        purpose: str = "user_data",
+        hook: str = "files_store",
+    ) -> Job:
+        """Download any http(s) URL; the ``hook`` (the files store) adopts it when done."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequest(f"url must be an http or https URL, got {url!r}")
+        name = filename or unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or "download"
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise InvalidRequest(f"filename must be a plain file name, got {name!r}")
+        key = hashlib.sha256(f"{url}\n{name}".encode()).hexdigest()[:16]
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100]
+        return await self.submit(
+            DownloadRequest(
+                url=url,
+                dest=self.incoming_dir / f"{key}-{safe}",
+                sha256=sha256,
+                file=name,
+                hook=hook,
+                hook_args={"filename": name, "purpose": purpose},
+            )
+        )
+
+    async def pause(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job.status == "paused":
+            return job
+        if job.status not in ("queued", "downloading"):
+            raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
+        job.status = "paused"
+        job.bytes_per_second = 0.0
+        job.estimated_completion = None
+        await self._stop_engine(job_id, "pause")
+        job.status = "paused"
+        await self._save(job)
+        self._publish(job, final=True)
+        self._pump()
+        return job
+
+    async def resume(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job.status in ("queued", "downloading"):
+            return job
+        if job.status not in ("paused", "failed"):
+            raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")
+        job.status = "queued"
+        job.error = None
+        await self._save(job)
+        self._publish(job, final=True)
+        self._pump()
+        return job
+
+    async def cancel(self, job_id: str) -> Job:
+        """Stop the job and remove its partial data."""
+        job = await self.get(job_id)
+        if job.status == "cancelled":
+            return job
+        if job.status == "completed":
+            raise Conflict(f"job {job_id} is completed; delete the file instead")
+        job.status = "cancelled"
+        await self._stop_engine(job_id, "cancel")
+        job.status = "cancelled"
+        job.bytes_per_second = 0.0
+        job.estimated_completion = None
+        await asyncio.to_thread(self._remove_partial_files, job_id)
+        await self._save(job)
+        self._publish(job, final=True)
+        self._pump()
+        return job
+
+    # -- partial files -------------------------------------------------------------------
+    def _partial_paths(self, job_id: str) -> tuple[Path, Path]:
+        return self.partial_dir / f"{job_id}.part", self.partial_dir / f"{job_id}.journal"
+
+    def _remove_partial_files(self, stem: str) -> None:
+        part, journal = self._partial_paths(stem)
+        for path in (part, journal, journal.with_name(journal.name + ".tmp")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    async def partials(self) -> list[dict[str, Any]]:
+        """Partial files that no live job owns (left by deleted or lost jobs)."""
+        await self._load()
+        live = {job.job_id for job in self._jobs.values() if job.live}
+
+        def scan() -> list[dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            if not self.partial_dir.is_dir():
+                return []
+            for path in sorted(self.partial_dir.iterdir()):
+                if not path.is_file():
+                    continue
+                stem = path.name.split(".", 1)[0]
+                if stem in live:
+                    continue
+                stat = path.stat()
+                entry = found.setdefault(
+                    stem,
+                    {
+                        "name": path.name,
+                        "files": [],
+                        "size_bytes": 0,
+                        "downloaded_bytes": None,
+                        "modified_at": iso(datetime.fromtimestamp(stat.st_mtime, timezone.utc)),
+                        "job_id": stem if stem in self._jobs else None,
+                    },
+                )
+                entry["files"].append(path.name)
+                entry["size_bytes"] += stat.st_size
+                if path.suffix == ".part":
+                    entry["name"] = path.name
+                if path.suffix == ".journal":
+                    state = journal_mod.load(path)
+                    if state is not None:
+                        entry["downloaded_bytes"] = sum(e - s for s, e in state.done)
+            return list(found.values())
+
+        return await asyncio.to_thread(scan)
+
+    async def delete_partial(self, name: str) -> None:
+        """Delete an orphaned partial file (and its journal); refuses live jobs' files."""
+        if not _SAFE_NAME.match(name) or ".." in name:
+            raise InvalidRequest(f"not a partial file name: {name!r}")
+        stem = name.split(".", 1)[0]
+        await self._load()
+        job = self._jobs.get(stem)
+        if job is not None and job.live:
+            raise Conflict(f"{name} belongs to the {job.status} job {stem}; cancel it instead")
+        entries = await self.partials()
+        entry = next((e for e in entries if name in e["files"] or e["name"] == name), None)
+        if entry is None:
+            raise NotFound(f"no partial file {name!r}")
+
+        def remove() -> None:
+            for file in entry["files"]:
+                try:
+                    (self.partial_dir / file).unlink()
+                except FileNotFoundError:
+                    pass
+
+        await asyncio.to_thread(remove)
+
+    # -- running -------------------------------------------------------------------------
+    def _pump(self) -> None:
+        if self._closing:
+            return
+        running = len(self._tasks)
+        for job in sorted(self._jobs.values(), key=lambda j: j.created_at):
+            if running >= self.max_concurrent:
+                break
+            if job.status == "queued" and job.job_id not in self._tasks:
+                job.status = "downloading"
+                self._tasks[job.job_id] = asyncio.get_running_loop().create_task(self._run(job))
+                running += 1
+
+    async def _stop_engine(self, job_id: str, reason: str) -> None:
+        engine = self._engines.get(job_id)
+        if engine is not None:
+            engine.stop(reason)
+        task = self._tasks.get(job_id)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=30)
+
+    async def _run(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        job.error = None
+        job.started_at = job.started_at or now()
+        await self._save(job)
+        self._publish(job, final=True)
+        part, journal = self._partial_paths(job.job_id)
+        speed = _Speed()
+        last_saved = [0.0]
+
+        def on_progress(done: int, total: int | None) -> None:
+            job.downloaded_bytes = done
+            if total is not None:
+                job.total_size_bytes = total
+            if job.status != "downloading":
+                return
+            rate = speed.update(done)
+            job.bytes_per_second = rate
+            if rate > 0 and job.total_size_bytes:
+                remaining = max(0, job.total_size_bytes - done)
+                job.estimated_completion = now() + timedelta(seconds=remaining / rate)
+            if self._throttle.allow(job.job_id):
+                self.events.publish("job", job.job_id, job.to_status())
+            if time.monotonic() - last_saved[0] > 1.0:
+                last_saved[0] = time.monotonic()
+                self.db.run_sync(lambda c: self._upsert(c, job))
+
+        engine = FileDownload(
+            job.url,
+            job.dest,
+            part,
+            journal,
+            sha256=job.expected_sha256,
+            size=job.expected_size,
+            headers=job.headers,
+            config=EngineConfig(**vars(self.engine_config)),
+            on_progress=on_progress,
+        )
+        self._engines[job.job_id] = engine
+        if job.status != "downloading":
+            engine.stop(job.status)  # paused or cancelled before the engine existed
+        began = time.monotonic()
+        try:
+            result = await loop.run_in_executor(self._executor, engine.run)
+        except Stopped:
+            job.active_seconds += time.monotonic() - began
+            return  # pause/cancel/close set the status themselves
+        except DownloadError as exc:
+            job.active_seconds += time.monotonic() - began
+            job.status = "failed"
+            job.error = exc.message
+        except Exception as exc:
+            log.exception("download %s failed unexpectedly", job.job_id)
+            job.active_seconds += time.monotonic() - began
+            job.status = "failed"
+            job.error = f"unexpected error: {exc}"
+        else:
+            job.active_seconds += time.monotonic() - began
+            job.sha256 = result.sha256
+            job.downloaded_bytes = job.total_size_bytes = result.size
+            job.error = None
+            hook_failed = False
+            if job.hook:
+                hook = self._hooks.get(job.hook)
+                try:
+                    if hook is None:
+                        raise LookupError(f"no completion hook named {job.hook!r}")
+                    await hook(job)
+                except Exception as exc:
+                    log.exception("completion hook %s of %s failed", job.hook, job.job_id)
+                    job.status = "failed"
+                    job.error = f"completion hook {job.hook} failed: {exc}"
+                    hook_failed = True
+            if not hook_failed:
+                job.status = "completed"
+                job.completed_at = now()
+        finally:
+            self._engines.pop(job.job_id, None)
+            self._tasks.pop(job.job_id, None)
+            if job.status != "downloading":
+                job.bytes_per_second = 0.0
+                job.estimated_completion = None
+            if not self._closing or job.status != "downloading":
+                await self._save(job)
+                self._publish(job, final=True)
+            self._pump()
+
+    # -- persistence and events ----------------------------------------------------------
+    def _upsert(self, conn: sqlite3.Connection, job: Job) -> None:
+        marks = ", ".join("?" for _ in _COLUMNS)
+        conn.execute(
+            f"INSERT OR REPLACE INTO download_jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
+            _row(job),
+        )
+
+    async def _save(self, job: Job) -> None:
+        await self.db.run(lambda c: self._upsert(c, job))
+
+    def _publish(self, job: Job, *, final: bool = False) -> None:
+        if self._throttle.allow(job.job_id, final=final):
+            self.events.publish("job", job.job_id, job.to_status())

@@ -1,0 +1,113 @@
+"""The job manager without the server: restart recovery and a full disk (a real tmpfs)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_modelfiles.downloads import DownloadManager, DownloadRequest
+from jupyter_modelfiles.events import EventBus
+from jupyter_modelfiles.state import Database
+
+from .conftest import eventually
+from .origin import Origin
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with Origin() as server:
+        yield server
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 8 MiB filesystem (tmpfs) for the partial files."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def manager(tmp_path: Path, partial_dir: Path, **kwargs: object) -> DownloadManager:
+    db = Database(tmp_path / "state.sqlite3")
+    return DownloadManager(db, EventBus(), partial_dir, stall_timeout=2.0, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_disk_full_before_start_fails_clearly(
+    tmp_path: Path, small_disk: Path, origin: Origin
+) -> None:
+    origin.add("big.bin", 12 * MiB)
+    jobs = manager(tmp_path, small_disk / ".partial")
+    await jobs.start()
+    dest = small_disk / "out" / "big.bin"
+    job = await jobs.submit(DownloadRequest(url=origin.url("big.bin"), dest=dest))
+    await eventually(lambda: job.status == "failed", timeout=10)
+    assert job.error is not None and job.error.startswith("no space left on device")
+    assert not dest.exists()
+    assert len(origin.data_requests()) == 0  # refused before downloading anything
+    await jobs.close()
+
+
+async def test_disk_full_mid_download_keeps_partial_and_does_not_retry(
+    tmp_path: Path, small_disk: Path, origin: Origin
+) -> None:
+    origin.ranges = False
+    origin.chunked = True  # the size is unknown: the disk fills up while writing
+    origin.add("big.bin", 12 * MiB)
+    jobs = manager(tmp_path, small_disk / ".partial")
+    await jobs.start()
+    dest = small_disk / "out" / "big.bin"
+    job = await jobs.submit(DownloadRequest(url=origin.url("big.bin"), dest=dest))
+    await eventually(lambda: job.status == "failed", timeout=10)
+    assert job.error is not None and job.error.startswith("no space left on device")
+    part = small_disk / ".partial" / f"{job.job_id}.part"
+    assert part.exists() and part.stat().st_size > 1 * MiB  # the partial is kept
+    assert not dest.exists()
+    assert len(origin.data_requests()) == 1  # ENOSPC is never retried
+    listed = await jobs.list(status="failed")
+    assert [j.job_id for j in listed] == [job.job_id]
+    await jobs.close()
+
+
+async def test_restart_recovers_jobs_and_paused_stay_paused(tmp_path: Path, origin: Origin) -> None:
+    a = origin.add("a.bin", 4 * MiB, seed=1)
+    b = origin.add("b.bin", 4 * MiB, seed=2)
+    origin.rate = 1 * MiB
+    partial_dir = tmp_path / ".partial"
+    first = manager(tmp_path, partial_dir)
+    await first.start()
+    job_a = await first.submit(DownloadRequest(url=origin.url("a.bin"), dest=tmp_path / "a"))
+    job_b = await first.submit(
+        DownloadRequest(url=origin.url("b.bin"), dest=tmp_path / "b", model_id="m")
+    )
+    await eventually(lambda: job_a.downloaded_bytes > 0 and job_b.downloaded_bytes > 0, 10)
+    await first.pause(job_b.job_id)
+    await first.close()
+    first.db.close()
+    assert not (tmp_path / "a").exists()
+
+    origin.rate = None
+    second = manager(tmp_path, partial_dir)
+    await second.start()
+    again_a = await second.get(job_a.job_id)
+    await eventually(lambda: again_a.status == "completed", timeout=15)
+    assert again_a.sha256 == hashlib.sha256(a).hexdigest()
+    assert (tmp_path / "a").read_bytes() == a
+    again_b = await second.get(job_b.job_id)
+    await asyncio.sleep(0.3)
+    assert again_b.status == "paused" and not (tmp_path / "b").exists()
+    assert [j.job_id for j in await second.list(model_id="m")] == [job_b.job_id]
+    await second.resume(job_b.job_id)
+    await eventually(lambda: again_b.status == "completed", timeout=15)
+    assert (tmp_path / "b").read_bytes() == b
+    await second.close()
