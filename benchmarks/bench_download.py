@@ -26,9 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import JupyterServerProcess, PeakRss, percentile  # noqa: E402
-from _nginx import Nginx, make_file  # noqa: E402
-from bench_http_clients import measure  # noqa: E402
+from _common import JupyterServerProcess, PeakRss, percentile
+from _nginx import Nginx, make_file
+from bench_http_clients import measure
 
 HERE = Path(__file__).resolve().parent
 

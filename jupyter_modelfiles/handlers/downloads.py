@@ -131,6 +131,10 @@ class _EventSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: i
     def set_default_headers(self) -> None:
         """No JupyterHandler default headers on a WebSocket upgrade."""
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Refusals before the upgrade are JSON errors like every other route."""
+        ModelFilesHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
     def get_compression_options(self) -> dict[str, Any] | None:
         return self.settings.get("websocket_compression_options", None)
 
