@@ -48,6 +48,7 @@ export type ModelAction = 'load' | 'unload';
 /** Every route the sidebar calls, as a path relative to the server's base URL. */
 export const routes = {
   models: (search?: string): string => withQuery(`${API_ROOT}/models`, { search }),
+  model: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}`,
   modelFiles: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}/files`,
   modelDownload: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}/download`,
   modelDownloadCancel: (modelId: string): string =>

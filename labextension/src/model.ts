@@ -158,6 +158,8 @@ export class SidebarModel {
       if (job) {
         this._set({ jobs: mergeJob(this._state.jobs, job) });
         if (job.model_id && ['completed', 'failed', 'cancelled'].includes(job.status)) {
+          // a model's download ended: refresh its snapshot (downloaded/downloading) and files
+          void this.refreshModel(job.model_id);
           if (this._state.expanded[job.model_id]) {
             void this.loadModelFiles(job.model_id);
           }
@@ -185,6 +187,19 @@ export class SidebarModel {
         this._set({ modelsLoading: false });
         this._error('models', err);
       }
+    }
+  }
+
+  /** Reload one listed model's snapshot. */
+  async refreshModel(modelId: string): Promise<void> {
+    if (!this._state.models.some(m => m.id === modelId)) {
+      return;
+    }
+    try {
+      const snapshot = await this.client.get(routes.model(modelId));
+      this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
+    } catch {
+      // the list stays as it was; the next event or search refreshes it
     }
   }
 

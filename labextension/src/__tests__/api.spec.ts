@@ -13,6 +13,7 @@ import {
 describe('routes', () => {
   it('encodes model ids that contain a slash', () => {
     expect(routes.modelFiles('org/name')).toBe('modelfiles/v1/models/org%2Fname/files');
+    expect(routes.model('org/name')).toBe('modelfiles/v1/models/org%2Fname');
     expect(routes.modelDownload('TheBloke/Llama-2 7B')).toBe(
       'modelfiles/v1/models/TheBloke%2FLlama-2%207B/download'
     );
