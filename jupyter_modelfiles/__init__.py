@@ -6,7 +6,16 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy notebook-facing functions (no heavy imports when the server loads the package)."""
+    if name == "open":
+        from .runtime.inkernel import open as open_model
+
+        return open_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

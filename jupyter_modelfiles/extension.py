@@ -9,13 +9,15 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode, default, validate
+from traitlets import Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
+from .catalog.service import Catalog
 from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .services import Services
 from .state import Database
 
@@ -55,6 +57,54 @@ class ModelFilesApp(ExtensionApp):
     signed_url_max_expiry_hours = Float(
         24.0 * 30, help="Longest lifetime a signed file URL may be given."
     ).tag(config=True)
+
+    ram_budget = Int(
+        0,
+        help="Memory (bytes) that loaded models may use together; loading more unloads the "
+        "least recently used ones. 0 means 60% of the memory available at start-up.",
+    ).tag(config=True)
+
+    @validate("ram_budget")
+    def _check_ram_budget(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("ram_budget must be >= 0 (0 = 60% of available memory)")
+        return int(proposal["value"])
+
+    unload_after = Float(
+        0.0,
+        help="Unload a loaded model after it has been idle this many seconds; 0 means never.",
+    ).tag(config=True)
+
+    @validate("unload_after")
+    def _check_unload_after(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("unload_after must be >= 0 (0 = never)")
+        return float(proposal["value"])
+
+    manifests = List(
+        Unicode(),
+        help="Model catalogs (JSON or YAML files or http(s) URLs) listing models and their files.",
+    ).tag(config=True)
+
+    hf_endpoint = Unicode(
+        None, allow_none=True, help="Hugging Face Hub endpoint (default: HF_ENDPOINT or the Hub)."
+    ).tag(config=True)
+
+    hf_token = Unicode(
+        None,
+        allow_none=True,
+        help="Hugging Face token for gated/private repos (default: HF_TOKEN).",
+    ).tag(config=True)
+
+    hf_cache_dir = Unicode(
+        help="Hugging Face cache where Hub files land (default: huggingface_hub's HF_HUB_CACHE).",
+    ).tag(config=True)
+
+    @default("hf_cache_dir")
+    def _default_hf_cache_dir(self) -> str:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
 
     max_concurrent_downloads = Int(
         2, help="How many download jobs run at the same time; the others wait in the queue."
@@ -116,7 +166,25 @@ class ModelFilesApp(ExtensionApp):
             job.hook_args = {**args, "file_id": record["id"]}
 
         downloads.register_hook("files_store", adopt_into_files_store)
-        self.services = Services(db=db, events=events, files=files, downloads=downloads)
+        runtime = RuntimeManager(
+            events,
+            ram_budget_bytes=self.ram_budget or None,
+            unload_after=self.unload_after or None,
+        )
+        self.services = Services(
+            db=db, events=events, files=files, downloads=downloads, runtime=runtime
+        )
+        self.services.catalog = Catalog(
+            db,
+            events,
+            downloads,
+            root,
+            Path(self.hf_cache_dir).expanduser(),
+            manifests=list(self.manifests),
+            hf_endpoint=self.hf_endpoint,
+            hf_token=self.hf_token,
+            runtime=runtime,
+        )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
@@ -145,6 +213,8 @@ class ModelFilesApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.services is None:
             return
+        if self.services.runtime is not None:
+            await self.services.runtime.close()
         await self.services.downloads.close()
         await self.services.files.close()
         self.services.db.close()

@@ -8,6 +8,7 @@ from typing import Any
 from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
+from .runtime.manager import RuntimeManager
 from .state import Database
 
 
@@ -19,4 +20,6 @@ class Services:
     events: EventBus
     files: FileStore
     downloads: DownloadManager
+    runtime: RuntimeManager | None = None
+    catalog: Any = None  # catalog.service.Catalog
     extra: dict[str, Any] = field(default_factory=dict)

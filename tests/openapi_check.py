@@ -49,8 +49,9 @@ def schema_for(path: str, method: str, status: int) -> dict[str, Any] | None:
     candidates = [t for t in doc["paths"] if _route_regex(t).match(path)]
     if not candidates:
         raise AssertionError(f"route {path} is not in the OpenAPI document")
-    # Prefer the most specific template (fewest parameters, longest literal text).
-    candidates.sort(key=lambda t: (t.count("{"), -len(t)))
+    # Prefer the most specific template: the most literal text (so ``{model_id}/files/{file_id}``
+    # beats ``{model_id}``, whose parameter can swallow slashes), then fewest parameters.
+    candidates.sort(key=lambda t: (-len(re.sub(r"\{[^}]+\}", "", t)), t.count("{")))
     for template in candidates:
         operation = doc["paths"][template].get(method.lower())
         if operation is None:

@@ -37,6 +37,18 @@ def _fragment_modules() -> list[ModuleType]:
     return modules
 
 
+def _document_auth_refusals(paths: dict[str, Any]) -> None:
+    """Every operation can answer 403 (no or bad credentials, or a failed XSRF check)."""
+    refusal = {
+        "description": "Not authenticated or not authorized (Jupyter auth, XSRF, signature)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for item in paths.values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("403", copy.deepcopy(refusal))
+
+
 def build_document(server_path: str = "/modelfiles") -> dict[str, Any]:
     """The whole API document, with ``servers`` at ``server_path``."""
     paths: dict[str, Any] = {}
@@ -48,6 +60,7 @@ def build_document(server_path: str = "/modelfiles") -> dict[str, Any]:
         for path, item in fragment.get("paths", {}).items():
             paths.setdefault(path, {}).update(copy.deepcopy(item))
         schemas.update(copy.deepcopy(fragment.get("schemas", {})))
+    _document_auth_refusals(paths)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -1,0 +1,213 @@
+"""``POST v1/models/{model_id}/load`` and ``/unload`` through the real Jupyter server.
+
+The catalog is a small real object handed to the server's ``Services`` (``resolve_local`` and,
+for one test, ``snapshot``): model id -> format and local files, 404 for unknown ids and 409
+for models not downloaded, as the catalog's contract says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from jupyter_modelfiles.errors import Conflict, NotFound
+
+from .conftest import body
+from .model_files import MiB, make_gguf, make_onnx, make_safetensors
+from .openapi_check import validate_response
+
+SIZE = 24 * MiB
+BUDGET = 400 * MiB
+
+
+@pytest.fixture
+def modelfiles_config() -> dict[str, Any]:
+    return {"ram_budget": BUDGET, "unload_after": 600}
+
+
+class DirCatalog:
+    """Model id -> (format, files); ``None`` files means known but not downloaded."""
+
+    def __init__(self, models: dict[str, tuple[str, list[Path] | None]]):
+        self.models = models
+
+    def resolve_local(self, model_id: str) -> tuple[str, list[Path]]:
+        if model_id not in self.models:
+            raise NotFound(f"model {model_id!r} not found")
+        fmt, paths = self.models[model_id]
+        if paths is None:
+            raise Conflict(f"model {model_id!r} is not downloaded; download it first")
+        return fmt, paths
+
+
+class SnapshotCatalog(DirCatalog):
+    """A catalog that also makes snapshots (Pieces ``Model`` fields, a subset)."""
+
+    async def snapshot(self, model_id: str) -> dict[str, Any]:
+        if model_id not in self.models:
+            raise NotFound(f"model {model_id!r} not found")
+        fmt, paths = self.models[model_id]
+        return {
+            "id": model_id,
+            "name": model_id.rsplit("/", 1)[-1],
+            "cloud": False,
+            "downloaded": paths is not None,
+            "format": fmt,
+            "loaded": "stale value the runtime must override",
+        }
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("api-models")
+    huge = root / "huge.gguf"
+    with huge.open("wb") as f:  # sparse: larger than the budget on paper only
+        f.truncate(BUDGET + 100 * MiB)
+    pickled = root / "pytorch_model.bin"
+    pickled.write_bytes(b"\x80\x04K\x01.")
+    return {
+        "gguf": make_gguf(root / "tiny-q8.gguf", SIZE),
+        "safetensors": make_safetensors(root / "model.safetensors", SIZE),
+        "onnx": make_onnx(root / "model.onnx", SIZE),
+        "huge": huge,
+        "pickle": pickled,
+    }
+
+
+def catalog_models(files: dict[str, Path]) -> dict[str, tuple[str, list[Path] | None]]:
+    return {
+        "org/tiny-gguf": ("gguf", [files["gguf"]]),
+        "org/tiny-safetensors": ("safetensors", [files["safetensors"]]),
+        "tiny-onnx": ("onnx", [files["onnx"]]),
+        "org/huge": ("gguf", [files["huge"]]),
+        "org/pickled": ("pytorch", [files["pickle"]]),
+        "org/remote-only": ("gguf", None),
+    }
+
+
+@pytest.fixture
+def catalog(services: Any, files: dict[str, Path]) -> Iterator[DirCatalog]:
+    catalog = DirCatalog(catalog_models(files))
+    previous = getattr(services, "catalog", None)
+    services.catalog = catalog
+    yield catalog
+    services.catalog = previous
+
+
+def server_total_rss() -> int:
+    me = psutil.Process()
+    return me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+
+
+async def test_load_and_unload_through_the_api(api: Any, services: Any, catalog: Any) -> None:
+    assert services.runtime.ram_budget_bytes == BUDGET
+    assert services.runtime.unload_after == 600
+    before = server_total_rss()
+    response = await api("POST", "v1/models/org/tiny-gguf/load")
+    assert response.code == 200, response.body
+    loaded = body(response)
+    assert loaded["id"] == "org/tiny-gguf" and loaded["loaded"] is True
+    assert loaded["loaded_rss_bytes"] > SIZE and loaded["load_time_ms"] > 0
+    assert psutil.pid_exists(loaded["pid"]) and loaded["pid"] != psutil.Process().pid
+    loaded_total = server_total_rss()
+    assert loaded_total - before > SIZE
+
+    again = body(await api("POST", "v1/models/org/tiny-gguf/load"))
+    assert again["pid"] == loaded["pid"]  # idempotent
+
+    unloaded = body(await api("POST", "v1/models/org/tiny-gguf/unload"))
+    assert unloaded["loaded"] is False and unloaded["loaded_rss_bytes"] == 0
+    assert services.runtime.info("org/tiny-gguf") is None
+    assert loaded_total - server_total_rss() > SIZE
+    # unloading what is not loaded is fine
+    assert body(await api("POST", "v1/models/org/tiny-gguf/unload"))["loaded"] is False
+
+
+async def test_every_format_and_encoded_ids(
+    api: Any, server_url: str, token: str, services: Any, catalog: Any
+) -> None:
+    # (``api`` starts the HTTP server; raw httpx keeps ``%2F`` as sent)
+    headers = {"Authorization": f"token {token}"}
+    async with httpx.AsyncClient(base_url=server_url, headers=headers, timeout=60) as http:
+        for raw in ("org%2Ftiny-safetensors", "tiny-onnx"):
+            path = f"modelfiles/v1/models/{raw}/load"
+            response = await http.post(path)
+            assert response.status_code == 200, response.text
+            validate_response(f"/v1/models/{raw}/load", "post", 200, response.json())
+            snapshot = response.json()
+            assert snapshot["id"] == raw.replace("%2F", "/") and snapshot["loaded"] is True
+        loaded = {m["id"]: m for m in services.runtime.loaded()}
+        assert set(loaded) == {"org/tiny-safetensors", "tiny-onnx"}
+        assert loaded["tiny-onnx"]["format"] == "onnx"
+        response = await http.post("modelfiles/v1/models/org%2Ftiny-safetensors/unload")
+        assert response.status_code == 200 and response.json()["loaded"] is False
+        response = await http.post("modelfiles/v1/models/tiny-onnx/unload")
+        assert response.json()["loaded"] is False
+    assert services.runtime.loaded() == []
+
+
+async def test_the_catalog_snapshot_is_returned_with_the_runtime_fields(
+    api: Any, services: Any, files: dict[str, Path]
+) -> None:
+    services.catalog = SnapshotCatalog(catalog_models(files))
+    try:
+        snapshot = body(await api("POST", "v1/models/org/tiny-safetensors/load"))
+        assert snapshot["name"] == "tiny-safetensors" and snapshot["downloaded"] is True
+        assert snapshot["loaded"] is True and snapshot["loaded_rss_bytes"] > SIZE
+        snapshot = body(await api("POST", "v1/models/org/tiny-safetensors/unload"))
+        assert snapshot["loaded"] is False and snapshot["cloud"] is False
+        unknown = await api("POST", "v1/models/org/nope/unload")
+        assert unknown.code == 404 and body(unknown)["error"]["code"] == "NOT_FOUND"
+    finally:
+        await services.runtime.unload("org/tiny-safetensors")
+        services.catalog = None
+
+
+@pytest.mark.parametrize(
+    ("model_id", "status", "code", "words"),
+    [
+        ("org/unknown", 404, "NOT_FOUND", "not found"),
+        ("org/remote-only", 409, "CONFLICT", "download it first"),
+        ("org/huge", 409, "CONFLICT", "RAM budget"),
+        ("org/pickled", 422, "UNSAFE_FORMAT", "pickle"),
+    ],
+)
+async def test_loads_that_cannot_happen_fail_clearly(
+    api: Any, services: Any, catalog: Any, model_id: str, status: int, code: str, words: str
+) -> None:
+    response = await api("POST", f"v1/models/{model_id}/load")
+    assert response.code == status, response.body
+    error = body(response)["error"]
+    assert error["code"] == code and words in error["message"]
+    assert services.runtime.loaded() == []
+
+
+async def test_a_crashing_load_leaves_the_server_up(
+    api: Any, services: Any, catalog: Any, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64)
+    catalog.models["org/broken"] = ("gguf", [broken])
+    response = await api("POST", "v1/models/org/broken/load")
+    assert response.code == 422
+    assert body(response)["error"]["code"] == "LOAD_FAILED"
+    # the server answers and loads another model
+    response = await api("POST", "v1/models/org/tiny-gguf/load")
+    assert response.code == 200 and body(response)["loaded"] is True
+    await api("POST", "v1/models/org/tiny-gguf/unload")
+
+
+async def test_without_a_catalog_load_is_a_clear_404(api: Any, services: Any) -> None:
+    previous = getattr(services, "catalog", None)
+    services.catalog = None
+    try:
+        response = await api("POST", "v1/models/org/anything/load")
+        assert response.code == 404
+        assert "catalog" in body(response)["error"]["message"]
+    finally:
+        services.catalog = previous
