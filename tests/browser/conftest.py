@@ -51,8 +51,11 @@ def _ensure_built() -> None:
 class LabProcess:
     """``python -m jupyterlab`` on 127.0.0.1 with everything under ``workdir``."""
 
-    def __init__(self, workdir: Path, base_url: str = "/lab%40base/"):
+    def __init__(
+        self, workdir: Path, base_url: str = "/lab%40base/", extra_args: list[str] | None = None
+    ):
         self.workdir = workdir
+        self.extra_args = extra_args or []
         self.base_url = base_url
         self.token = secrets.token_hex(16)
         self.port = free_port()
@@ -112,6 +115,7 @@ class LabProcess:
             "--LabApp.news_url=None",
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *self.extra_args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
