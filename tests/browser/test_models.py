@@ -1,0 +1,78 @@
+"""The Models section against the real catalog (a manifest whose file lives on a local origin)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..origin import Origin, running_origin
+from .conftest import LabProcess, _ensure_built, open_panel
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[Origin]:
+    with running_origin() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, origin: Origin) -> Iterator[LabProcess]:
+    _ensure_built()
+    data = origin.add("tiny-7b.Q4_K_M.gguf", 300_000, seed=3)
+    workdir = tmp_path_factory.mktemp("lab-models")
+    manifest = workdir / "catalog.json"
+    model = {
+        "id": "team/tiny-7b",
+        "name": "Tiny 7B",
+        "parameters": 7.0,
+        "files": [
+            {
+                "url": origin.url("tiny-7b.Q4_K_M.gguf"),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        ],
+    }
+    manifest.write_text(json.dumps({"models": [model]}))
+    process = LabProcess(workdir, extra_args=[f"--ModelFilesApp.manifests={manifest}"])
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_search_expand_download_model(page: Any, lab: LabProcess, tmp_path: Path) -> None:
+    panel = open_panel(page)
+    search = panel.get_by_label("Search models")
+    search.fill("tiny")
+    search.press("Enter")
+    model = panel.locator('.jp-ModelFiles-model[data-model-id="team/tiny-7b"]')
+    model.wait_for(timeout=15_000)
+    assert "Q4_K_M" in model.inner_text()
+
+    model.get_by_role("button", name="Expand Tiny 7B").click()
+    row = model.locator("tbody tr").first
+    row.wait_for(timeout=10_000)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "tiny-7b.Q4_K_M.gguf"
+    assert cells[1] == "Q4_K_M"
+    assert cells[2] == "293 KiB"
+    assert cells[3].endswith("MiB")  # the RAM estimate
+    model.get_by_role("button", name="Download Tiny 7B", exact=True).click()
+    panel.locator(
+        '[data-group="completed"] .jp-ModelFiles-job', has_text="tiny-7b.Q4_K_M.gguf"
+    ).wait_for(timeout=30_000)
+    model.locator(".jp-ModelFiles-badge", has_text="downloaded").wait_for(timeout=10_000)
+    model.locator('[aria-label="downloaded"]').wait_for(timeout=10_000)
+    with lab.api() as api:
+        snapshot = api.get("models/team%2Ftiny-7b").json()
+    assert snapshot["downloaded"] is True
+    assert model.get_by_role("button", name="Load Tiny 7B", exact=True).is_enabled()
