@@ -21,6 +21,8 @@ cd "$ROOT"
 echo "==> ruff"
 ruff check jupyter_modelfiles tests benchmarks
 ruff format --check jupyter_modelfiles tests benchmarks
+echo "==> jest (labextension)"
+( cd labextension && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npx jest --ci )
 echo "==> pytest"
 # pytest exits 5 when it collected no test: that is a failure here too (set -e).
 exec python -m pytest -p no:cacheprovider "$@"
