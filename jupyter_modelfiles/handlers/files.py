@@ -37,24 +37,33 @@ class FilesHandler(ModelFilesHandler):
     """``POST v1/files`` (streamed multipart upload) and ``GET v1/files`` (list)."""
 
     _upload: MultipartUpload | None = None
+    _refusal: web.HTTPError | None = None
     _buffer: bytearray
     _inflight: asyncio.Future[None] | None = None
     _received = 0
     _aborted = False
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+        declared = self.request.headers.get("Content-Length")
+        small = declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY
+        try:
+            await super().prepare()  # authentication and the XSRF check
+        except web.HTTPError as refusal:
+            if self.request.method != "POST" or not small:
+                raise
+            # Let a small body arrive (and be dropped) so the client reads a clean 403
+            # from post() instead of a connection reset while it is still sending.
+            self._refusal = refusal
+            return
         if self.request.method != "POST" or self._finished:
             return
         # The body streams in before post() runs, so authenticate and authorize here first.
-        declared = self.request.headers.get("Content-Length")
         allowed = self.current_user is not None and self.authorizer.is_authorized(
             self, self.current_user, "write", self.auth_resource
         )
         if not allowed:
-            if declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY:
-                # Let the small body arrive (and be dropped) so the client reads a clean 403
-                # from post()'s decorators instead of a reset connection.
+            if small:
+                self._refusal = web.HTTPError(403)
                 return
             raise web.HTTPError(403)
         store = self.services.files
@@ -127,6 +136,8 @@ class FilesHandler(ModelFilesHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        if self._refusal is not None:
+            raise self._refusal
         if self._finished or self._aborted or self._upload is None:
             return
         upload = self._upload
