@@ -287,3 +287,29 @@ async def test_custom_models_and_local_records_survive_a_restart(tmp_path: Path)
     with pytest.raises(UpstreamError):  # Hub-shaped, and the Hub is unreachable
         await catalog.resolve_local("custom/nothing")
     db.close()
+
+
+async def test_an_unreachable_hub_fails_fast_after_the_first_timeout() -> None:
+    """Offline, only the first Hub call waits for the network; the next ones answer at once."""
+    import socket
+    import time
+
+    from jupyter_modelfiles.errors import UpstreamError
+
+    silent = socket.socket()  # accepts connections (backlog) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        source = HubSource(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(UpstreamError, match="unreachable"):
+            await source.search("llama")
+        first = time.monotonic() - started
+        started = time.monotonic()
+        with pytest.raises(UpstreamError, match="retrying in"):
+            await source.search("llama")
+        second = time.monotonic() - started
+    finally:
+        silent.close()
+    assert first >= 0.9
+    assert second < 0.2

@@ -29,6 +29,9 @@ from .models import CatalogModel, FilePart
 T = TypeVar("T")
 
 
+UNREACHABLE_GRACE = 30.0
+
+
 class HubSource:
     """Reads model repositories from a Hub endpoint (``HF_ENDPOINT`` or the given one)."""
 
@@ -47,42 +50,60 @@ class HubSource:
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, CatalogModel]] = {}
+        self._unreachable: tuple[float, str] | None = None
 
     @property
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def _call(self, what: str, repo_id: str | None, fn: Callable[[], T]) -> T:
+        """Run a blocking Hub call off the loop, translating its failures.
+
+        After the Hub proved unreachable, calls fail at once for ``UNREACHABLE_GRACE`` seconds
+        instead of each waiting for the network to time out again (a sidebar search would
+        otherwise hang for every keystroke while offline).
+        """
+        now = time.monotonic()
+        if self._unreachable is not None and now < self._unreachable[0]:
+            raise UpstreamError(
+                f"{what}: {self._unreachable[1]} (retrying in {self._unreachable[0] - now:.0f} s)"
+            )
         try:
             return await asyncio.to_thread(fn)
-        except GatedRepoError:
-            raise Forbidden(
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            error = self._translate(what, repo_id, exc)
+            if isinstance(error, UpstreamError) and "unreachable" in error.message:
+                self._unreachable = (
+                    time.monotonic() + UNREACHABLE_GRACE,
+                    error.message.split(": ", 1)[-1],
+                )
+            raise error from None
+
+    def _translate(self, what: str, repo_id: str | None, exc: Exception) -> Exception:
+        """The project's error for a failed Hub call (or ``exc`` itself if unexpected)."""
+        if isinstance(exc, GatedRepoError):
+            return Forbidden(
                 f"{repo_id} is a gated repository: accept its terms on the Hub, then set "
                 "HF_TOKEN (or ModelFilesApp.hf_token) to a token of an account with access",
                 code="GATED_REPO",
-            ) from None
-        except RevisionNotFoundError:
-            raise NotFound(f"{what}: revision not found in {repo_id}") from None
-        except RepositoryNotFoundError:
-            raise NotFound(
+            )
+        if isinstance(exc, RevisionNotFoundError):
+            return NotFound(f"{what}: revision not found in {repo_id}")
+        if isinstance(exc, RepositoryNotFoundError):
+            return NotFound(
                 f"{what}: no model {repo_id!r} on {self.endpoint} (or it is private: set HF_TOKEN)"
-            ) from None
-        except OfflineModeIsEnabled:
-            raise UpstreamError(
-                f"{what}: the Hugging Face Hub is offline (HF_HUB_OFFLINE)"
-            ) from None
-        except HfHubHTTPError as exc:
-            raise UpstreamError(f"{what}: the Hub at {self.endpoint} answered {exc}") from None
-        except (OSError, ValueError) as exc:  # connection refused, DNS, timeouts, bad JSON
-            raise UpstreamError(
-                f"{what}: the Hub at {self.endpoint} is unreachable: {exc}"
-            ) from None
-        except Exception as exc:  # httpx transport errors are not OSError
-            if type(exc).__module__.startswith(("httpx", "httpcore", "httpx2")):
-                raise UpstreamError(
-                    f"{what}: the Hub at {self.endpoint} is unreachable: {exc}"
-                ) from None
-            raise
+            )
+        if isinstance(exc, OfflineModeIsEnabled):
+            return UpstreamError(f"{what}: the Hugging Face Hub is offline (HF_HUB_OFFLINE)")
+        if isinstance(exc, HfHubHTTPError):
+            return UpstreamError(f"{what}: the Hub at {self.endpoint} answered {exc}")
+        transport = type(exc).__module__.startswith(("httpx", "httpcore", "httpx2"))
+        if isinstance(exc, (OSError, ValueError)) or transport:
+            # connection refused, DNS, timeouts, bad JSON
+            return UpstreamError(f"{what}: the Hub at {self.endpoint} is unreachable: {exc}")
+        return exc
 
     async def search(
         self, text: str | None = None, *, library: str | None = None, limit: int = 50
