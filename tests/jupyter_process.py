@@ -23,19 +23,23 @@ def free_port() -> int:
 
 
 class JupyterServerProcess:
-    """Start, stop, kill and restart a server whose state lives in ``root``."""
+    """Start, stop, kill and restart a server whose state lives in ``workdir``."""
+
+    module = "jupyter_server"
+    log_name = "jupyter-server.log"
+    default_base_url = "/a%40b/"
 
     def __init__(
-        self, workdir: Path, *, base_url: str = "/a%40b/", extra_args: list[str] | None = None
+        self, workdir: Path, *, base_url: str | None = None, extra_args: list[str] | None = None
     ):
         self.workdir = workdir
         self.root = workdir / "modelfiles-root"
-        self.base_url = base_url
+        self.base_url = base_url or self.default_base_url
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / "jupyter-server.log"
+        self.log_path = workdir / self.log_name
 
     @property
     def url(self) -> str:
@@ -49,18 +53,22 @@ class JupyterServerProcess:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
-    def start(self, timeout: float = 60) -> None:
-        (self.workdir / "notebooks").mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
+    def environment(self) -> dict[str, str]:
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            # a child server must not think it runs inside another server's kernel
+            if key not in ("JUPYTER_MODELFILES_URL", "JUPYTER_MODELFILES_TOKEN", "JPY_PARENT_PID")
+        }
+        return {
+            **inherited,
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
             "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
         }
-        args = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
+
+    def arguments(self) -> list[str]:
+        return [
             "--no-browser",
             "--allow-root",
             f"--ServerApp.port={self.port}",
@@ -71,14 +79,18 @@ class JupyterServerProcess:
             f"--ServerApp.root_dir={self.workdir / 'notebooks'}",
             "--ServerApp.jpserver_extensions={'jupyter_modelfiles': True}",
             f"--ModelFilesApp.root_dir={self.root}",
-            *self.extra_args,
         ]
+
+    def start(self, timeout: float = 90) -> None:
+        (self.workdir / "notebooks").mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", self.module, *self.arguments(), *self.extra_args]
+        env = self.environment()
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter server exited: {self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
             try:
                 response = httpx.get(f"{self.url}api/status", headers=self.headers, timeout=2)
                 if response.status_code == 200:
@@ -86,13 +98,13 @@ class JupyterServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"jupyter server did not start: {self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"{self.module} did not start: {self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -111,3 +123,5 @@ class JupyterServerProcess:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.api_url + "/", headers=self.headers, timeout=30)
+
+    api = client

@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from ..jupyter_process import REPO, free_port
+from ..jupyter_process import REPO, JupyterServerProcess
 
 BUILT = REPO / "jupyter_modelfiles" / "labextension"
 CHROMIUM = os.environ.get("MODELFILES_CHROMIUM", "/usr/bin/chromium")
@@ -48,33 +44,14 @@ def _ensure_built() -> None:
     subprocess.run(["npm", "run", "build"], cwd=source, env=env, check=True)
 
 
-class LabProcess:
-    """``python -m jupyterlab`` on 127.0.0.1 with everything under ``workdir``."""
+class LabProcess(JupyterServerProcess):
+    """``python -m jupyterlab`` with the built extension and everything under ``workdir``."""
 
-    def __init__(
-        self, workdir: Path, base_url: str = "/lab%40base/", extra_args: list[str] | None = None
-    ):
-        self.workdir = workdir
-        self.extra_args = extra_args or []
-        self.base_url = base_url
-        self.token = secrets.token_hex(16)
-        self.port = free_port()
-        self.root = workdir / "modelfiles-root"
-        self.log_path = workdir / "jupyter-lab.log"
-        self.process: subprocess.Popen[bytes] | None = None
+    module = "jupyterlab"
+    log_name = "jupyter-lab.log"
+    default_base_url = "/lab%40base/"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"}
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}modelfiles/v1/", headers=self.headers, timeout=30)
-
-    def start(self, timeout: float = 90) -> None:
+    def environment(self) -> dict[str, str]:
         data = self.workdir / "data"
         extensions = data / "labextensions"
         extensions.mkdir(parents=True, exist_ok=True)
@@ -88,59 +65,20 @@ class LabProcess:
         (config / "labconfig" / "page_config.json").write_text(
             json.dumps({"disabledExtensions": disabled})
         )
-        (self.workdir / "notebooks").mkdir(exist_ok=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        return {
+            **super().environment(),
             "JUPYTER_PATH": str(data),
-            "JUPYTER_CONFIG_DIR": str(config),
-            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
             "JUPYTERLAB_SETTINGS_DIR": str(self.workdir / "settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(self.workdir / "workspaces"),
         }
-        args = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.base_url={self.base_url}",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.workdir / 'notebooks'}",
-            "--ServerApp.jpserver_extensions={'jupyter_modelfiles': True}",
-            f"--ModelFilesApp.root_dir={self.root}",
+
+    def arguments(self) -> list[str]:
+        return [
+            *super().arguments(),
             "--LabApp.news_url=None",
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            *self.extra_args,
         ]
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                response = httpx.get(f"{self.url}api/status", headers=self.headers, timeout=2)
-                if response.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"jupyter lab did not start: {self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @pytest.fixture

@@ -1,129 +1,41 @@
 """The widgets in a real Chromium inside a real ``jupyter lab``: a 200 MiB upload straight from
 the browser to ``POST v1/files`` (never through the comm channel), and a live download bar.
 
-Self-contained (its own lab process and browser), so it runs with or without the sidebar's
-browser fixtures in ``tests/browser/conftest.py``.
+It uses the shared lab process and browser fixtures of ``tests/browser/conftest.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
-import secrets
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nbformat
 import pytest
 
-from ..jupyter_process import REPO, free_port
 from ..origin import Origin, running_origin
+from .conftest import LabProcess, _ensure_built
 
 pytestmark = pytest.mark.browser
 
 MiB = 1024 * 1024
 UPLOAD_BYTES = 200 * MiB
-CHROMIUM = os.environ.get("MODELFILES_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
 
-@pytest.fixture
-def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """Playwright's sync API owns this thread's loop; give pytest-jupyter a private one."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def jp_server_cleanup() -> Iterator[None]:
-    yield
-
-
-class Lab:
-    """``python -m jupyterlab`` on 127.0.0.1 with token auth, a base_url and state in tmp."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.notebooks = workdir / "notebooks"
-        self.notebooks.mkdir()
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.base_url = "/widgets%40lab/"
-        self.log = workdir / "lab.log"
-        self.process: subprocess.Popen[bytes] | None = None
+class WidgetLab(LabProcess):
+    """The shared lab process, with an upload limit that fits the 200 MiB upload."""
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
-            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(self.workdir / "settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(self.workdir / "workspaces"),
-        }
-        for name in ("JUPYTER_MODELFILES_URL", "JUPYTER_MODELFILES_TOKEN", "JPY_PARENT_PID"):
-            env.pop(name, None)
-        args = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.base_url={self.base_url}",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.notebooks}",
-            "--ServerApp.jpserver_extensions={'jupyter_modelfiles': True}",
-            f"--ModelFilesApp.root_dir={self.workdir / 'modelfiles'}",
-            f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ]
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.log.read_text()[-3000:])
-            try:
-                ok = httpx.get(f"{self.url}api/status", params={"token": self.token}, timeout=2)
-                if ok.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"jupyter lab did not start: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def notebooks(self) -> Path:
+        return self.workdir / "notebooks"
 
     def files(self) -> list[dict[str, Any]]:
-        response = httpx.get(
-            f"{self.url}modelfiles/v1/files",
-            headers={"Authorization": f"token {self.token}"},
-            params={"page_size": 100},
-        )
+        with self.api() as api:
+            response = api.get("files", params={"page_size": 100})
         assert response.status_code == 200, response.text
         return list(response.json()["data"])
 
@@ -135,27 +47,19 @@ def origin() -> Iterator[Origin]:
 
 
 @pytest.fixture
-def widget_lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path)
+def widget_lab(tmp_path: Path) -> Iterator[WidgetLab]:
+    _ensure_built()
+    lab = WidgetLab(
+        tmp_path / "lab",
+        base_url="/widgets%40lab/",
+        extra_args=[f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}"],
+    )
+    lab.workdir.mkdir()
     lab.start()
     try:
         yield lab
     finally:
         lab.stop()
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _notebook(path: Path, download_url: str) -> None:
@@ -174,7 +78,7 @@ def _notebook(path: Path, download_url: str) -> None:
 
 
 def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
-    widget_lab: Lab, chromium: Any, origin: Origin, tmp_path: Path
+    widget_lab: WidgetLab, browser: Any, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live.bin", 12 * MiB, seed=31)
     origin.rate = 4 * MiB  # ~3 s: the bar is seen moving before it turns green
@@ -186,7 +90,7 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
             handle.write(block)
     digest = hashlib.sha256(big.read_bytes()).hexdigest()
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
