@@ -64,7 +64,7 @@ async def test_usage_errors_are_clear(shell: InteractiveShell, tmp_path: Path) -
         await magic(shell, "modelfiles", f"upload {tmp_path / 'nope.bin'}")
     with pytest.raises(UsageError, match="unknown purpose"):
         await magic(shell, "modelfiles", "files --purpose nonsense")
-    with pytest.raises(UsageError, match="one of --file and --quant"):
+    with pytest.raises(UsageError, match="--quant/-q: not allowed with argument --file/-f"):
         await magic(shell, "download", "org/model --file a.gguf --quant Q4_K_M")
     with pytest.raises(UsageError, match="give a JOB id or --model"):
         await magic(shell, "modelfiles", "cancel")
