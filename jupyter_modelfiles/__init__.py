@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 from ._version import __version__
@@ -13,7 +12,7 @@ __all__ = [
     "__version__",
     "browser",
     "download",
-    "files",
+    "files_browser",
     "load_ipython_extension",
     "open",
     "upload",
@@ -24,6 +23,7 @@ _LAZY = {
     "ModelFilesClient": "client",
     "AsyncModelFilesClient": "client",
     "browser": "widgets",
+    "files_browser": "widgets",
     "upload": "widgets",
     "download": "widgets",
 }
@@ -32,32 +32,18 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """Lazy notebook-facing functions (no heavy imports when the server loads the package)."""
     if name == "open":
-        from .runtime.inkernel import open as open_model
+        from .kernel import open as open_model
 
         return open_model
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'jupyter_modelfiles' has no attribute {name!r}")
+        hint = " (the files browser is files_browser())" if name == "files" else ""
+        raise AttributeError(f"module 'jupyter_modelfiles' has no attribute {name!r}{hint}")
     import importlib
 
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
-
-
-class _FilesPackage(types.ModuleType):
-    """The files-store package, also callable: ``jupyter_modelfiles.files()`` shows the browser."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from .widgets import files as show_files
-
-        return show_files(*args, **kwargs)
-
-
-# ``jupyter_modelfiles.files`` is the store's subpackage; make it callable as the notebook face.
-from . import files as _files_package  # noqa: E402
-
-_files_package.__class__ = _FilesPackage
 
 
 def load_ipython_extension(ipython: Any) -> None:

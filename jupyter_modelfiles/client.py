@@ -1,9 +1,15 @@
-"""httpx clients of the modelfiles REST API (sync and async) and discovery of the server.
+"""httpx clients of the modelfiles REST API, sync and async, sharing one core.
 
-``ModelFilesClient()`` with no arguments finds the Jupyter server the way a kernel can:
-explicit arguments, then ``JUPYTER_MODELFILES_URL`` / ``JUPYTER_MODELFILES_TOKEN`` (set by the
-extension at load, inherited by kernels), then the server whose pid is ``JPY_PARENT_PID``,
-then JupyterHub's ``JUPYTERHUB_API_TOKEN`` + ``JUPYTERHUB_SERVICE_PREFIX``.
+``ModelFilesClient()`` with no arguments finds the Jupyter server the way a kernel can
+(:func:`~jupyter_modelfiles.discovery.discover`): explicit arguments, then
+``JUPYTER_MODELFILES_URL`` / ``JUPYTER_MODELFILES_TOKEN``, then ``JPY_PARENT_PID``, then
+JupyterHub's variables.
+
+The two clients share one core, the way httpx's ``Client`` and ``AsyncClient`` share
+``BaseClient``: :class:`_ClientCore` defines every route once, as a method that builds a
+:class:`Call` (method, path, query, body, and how to read the answer); a :class:`route`
+descriptor makes that method send the call with the sync client and return an awaitable with
+the async one. The two classes only send, stream files and sleep.
 
 Errors from the server (``{"error": {"code", "message"}}``) are raised as the classes of
 :mod:`jupyter_modelfiles.errors`, carrying the HTTP status and the code.
@@ -12,68 +18,55 @@ Errors from the server (``{"error": {"code", "message"}}``) are raised as the cl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import inspect
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from .discovery import ServerInfo, discover
 from .errors import (
-    Conflict,
-    Forbidden,
-    InsufficientStorage,
     InvalidRequest,
     ModelFilesError,
-    NotFound,
-    PayloadTooLarge,
-    RangeNotSatisfiable,
-    UpstreamError,
+    ServerNotFound,
+    code_for_status,
+    error_class,
 )
 
 __all__ = [
     "AsyncModelFilesClient",
+    "Call",
     "ModelFilesClient",
     "ProgressCallback",
     "ServerInfo",
     "ServerNotFound",
     "discover",
     "error_from_response",
+    "jobs_of",
+    "models_of",
 ]
 
-URL_ENV = "JUPYTER_MODELFILES_URL"
-TOKEN_ENV = "JUPYTER_MODELFILES_TOKEN"
 CHUNK = 1 << 20
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "already_downloaded"})
+HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
+#: Uploads and downloads of whole files: no read timeout, a connect timeout.
+UNLIMITED = httpx.Timeout(None, connect=10.0)
 
 #: ``progress(done_bytes, total_bytes)``; total may be ``None`` when unknown.
 ProgressCallback = Callable[[int, "int | None"], None]
 JSON = dict[str, Any]
-
-
-class ServerNotFound(ModelFilesError):
-    """No running Jupyter server with jupyter-modelfiles could be found or reached."""
-
-    status = 503
-    code = "SERVER_NOT_FOUND"
-
-
-_ERRORS: dict[int, type[ModelFilesError]] = {
-    400: InvalidRequest,
-    401: Forbidden,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    416: RangeNotSatisfiable,
-    502: UpstreamError,
-    507: InsufficientStorage,
-}
+T = TypeVar("T")
+P = ParamSpec("P")
+_C = TypeVar("_C", bound="_ClientCore")
 
 
 def error_from_response(response: httpx.Response) -> ModelFilesError:
@@ -100,113 +93,46 @@ def error_from_response(response: httpx.Response) -> ModelFilesError:
         method, path = response.request.method, response.request.url.path
     except RuntimeError:
         method, path = "", ""
-    cls = _ERRORS.get(response.status_code, ModelFilesError)
-    default_code = "INTERNAL_SERVER_ERROR" if response.status_code >= 500 else "INVALID_REQUEST"
+    status = response.status_code
+    cls = error_class(status, code)
     error_obj = cls(
-        f"{message} ({method} {path} -> {response.status_code})".strip(),
-        status=response.status_code,
-        code=code or (cls.code if cls is not ModelFilesError else default_code),
+        f"{message} ({method} {path} -> {status})".strip(),
+        status=status,
+        code=code or code_for_status(status),
     )
     error_obj.message = message
     return error_obj
 
 
-# -- discovery -------------------------------------------------------------------------
+# -- calls: what a route sends and how its answer is read ----------------------------------
+def _read_json(response: httpx.Response) -> Any:
+    return response.json()
+
+
 @dataclass(frozen=True)
-class ServerInfo:
-    """Where the API lives: ``api_url`` ends with ``modelfiles/``; ``source`` says how found."""
+class Call(Generic[T]):
+    """One request under ``modelfiles/`` and how to read its answer (an ``httpx.Request`` spec)."""
 
-    api_url: str
-    token: str
-    source: str
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] | None = None
+    content: Any = None
+    timeout: httpx.Timeout | None = None
+    parse: Callable[[httpx.Response], T] = _read_json
 
-    @property
-    def events_url(self) -> str:
-        """The ``ws(s)://`` URL of the events WebSocket."""
-        parts = urlsplit(self.api_url)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        return urlunsplit((scheme, parts.netloc, parts.path + "v1/events", "", ""))
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``httpx.Client.request`` for this call."""
+        fields = ("params", "json", "headers", "content", "timeout")
+        return {name: value for name in fields if (value := getattr(self, name)) is not None}
 
-    @property
-    def server_url(self) -> str:
-        """The Jupyter server's root (with its base_url)."""
-        return self.api_url[: -len("modelfiles/")] if self.api_url.endswith("modelfiles/") else ""
-
-
-def _api_url(server_url: str) -> str:
-    """``http://host:port/base/`` (or an URL already ending in ``modelfiles/``) -> API root."""
-    url = server_url.strip()
-    if not url.endswith("/"):
-        url += "/"
-    if not url.endswith("/modelfiles/"):
-        url += "modelfiles/"
-    return url
+    def then(self, parse: Callable[[T], Any]) -> Call[Any]:
+        """The same request, its answer further read by ``parse``."""
+        first = self.parse
+        return dataclasses.replace(self, parse=lambda response: parse(first(response)))
 
 
-def _local(url: str) -> str:
-    """Wildcard listen addresses are not connectable; use loopback."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host in ("0.0.0.0", "::", ""):
-        netloc = parts.netloc.replace(host or "", "127.0.0.1", 1) if host else parts.netloc
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
-
-
-def discover(url: str | None = None, token: str | None = None) -> ServerInfo:
-    """Find the server: explicit args, env vars, ``JPY_PARENT_PID``, then JupyterHub."""
-    tried: list[str] = []
-    if url:
-        return ServerInfo(_api_url(url), token or os.environ.get(TOKEN_ENV, ""), "arguments")
-    tried.append("the url argument")
-    env_url = os.environ.get(URL_ENV)
-    if env_url:
-        return ServerInfo(_api_url(env_url), token or os.environ.get(TOKEN_ENV, ""), URL_ENV)
-    tried.append(f"${URL_ENV}")
-    parent = os.environ.get("JPY_PARENT_PID")
-    if parent:
-        for info in _running_servers():
-            if str(info.get("pid")) == parent.strip():
-                return ServerInfo(
-                    _api_url(_local(str(info["url"]))),
-                    token or str(info.get("token") or ""),
-                    f"jupyter server pid {parent}",
-                )
-        tried.append(f"$JPY_PARENT_PID={parent} (no running server with that pid)")
-    else:
-        tried.append("$JPY_PARENT_PID (unset)")
-    hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
-    hub_prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-    if hub_token and hub_prefix:
-        service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
-        if service_url:
-            root = _local(service_url)
-        else:
-            port = os.environ.get("JUPYTERHUB_SERVICE_PORT", "8888")
-            root = f"http://127.0.0.1:{port}{hub_prefix}"
-        return ServerInfo(_api_url(root), token or hub_token, "JupyterHub single-user server")
-    tried.append("$JUPYTERHUB_API_TOKEN + $JUPYTERHUB_SERVICE_PREFIX")
-    raise ServerNotFound(
-        "no Jupyter server with jupyter-modelfiles was found; tried "
-        + ", ".join(tried)
-        + ". Start `jupyter lab` (or `jupyter server`) with the extension enabled, or pass "
-        "url=/token= (CLI: --url/--token), or set "
-        f"{URL_ENV} and {TOKEN_ENV}."
-    )
-
-
-def _running_servers() -> list[dict[str, Any]]:
-    try:
-        from jupyter_server.serverapp import list_running_servers
-    except ImportError:  # pragma: no cover - jupyter_server is a dependency
-        return []
-    try:
-        return list(list_running_servers())
-    except OSError:
-        return []
-
-
-# -- request helpers shared by both clients -----------------------------------------------
 def _q(identifier: str) -> str:
     """A path segment: ids may contain ``/`` (``org/name``), sent as ``%2F``."""
     return quote(str(identifier), safe="")
@@ -223,57 +149,97 @@ def _params(**values: Any) -> dict[str, Any]:
     return out
 
 
-def _multipart_frame(filename: str, purpose: str, mimetype: str) -> tuple[str, bytes, bytes]:
-    """Boundary, head (purpose field + file part headers) and tail of a multipart body."""
-    boundary = uuid.uuid4().hex
-    safe = filename.replace("\r", "").replace("\n", "").replace('"', "%22")
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="purpose"\r\n\r\n'
-        f"{purpose}\r\n"
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{safe}"\r\n'
-        f"Content-Type: {mimetype}\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return boundary, head, tail
+# -- answers: the shapes of responses, read the same by every face ------------------------
+def models_of(payload: Any) -> list[JSON]:
+    """The models of a ``GET v1/models`` answer (a list, or Pieces ``iterable``, or ``data``)."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for key in ("iterable", "data", "models"):
+            if isinstance(payload.get(key), list):
+                return list(payload[key])
+    return []
 
 
-def _upload_frame(
-    path: str | os.PathLike[str], filename: str | None, purpose: str
-) -> tuple[Path, int, dict[str, str], bytes, bytes]:
-    import mimetypes
-
-    source = Path(path).expanduser()
-    if not source.is_file():
-        raise InvalidRequest(f"{source} is not a readable file", status=400)
-    size = source.stat().st_size
-    name = filename or source.name
-    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    boundary, head, tail = _multipart_frame(name, purpose, mimetype)
-    headers = {
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Content-Length": str(len(head) + size + len(tail)),
-    }
-    return source, size, headers, head, tail
+def jobs_of(payload: Any) -> list[JSON]:
+    """The job status objects in a download answer (a job, or a snapshot with ``jobs``)."""
+    if not isinstance(payload, dict):
+        return []
+    if isinstance(payload.get("jobs"), list):
+        return [job for job in payload["jobs"] if isinstance(job, dict)]
+    if payload.get("job_id"):
+        return [payload]
+    return []
 
 
-def _model_download_body(files: list[str] | None, quantization: str | None) -> JSON:
-    body: JSON = {}
-    if files:
-        body["files"] = list(files)
-    if quantization:
-        body["quantization"] = quantization
-    return body
+def _data_list(payload: Any) -> list[JSON]:
+    return list(payload.get("data", [])) if isinstance(payload, dict) else list(payload)
 
 
 def _is_terminal(job: JSON) -> bool:
     return str(job.get("status", "")).lower() in TERMINAL_STATUSES
 
 
-# -- the sync client ----------------------------------------------------------------------
-class ModelFilesClient:
-    """Blocking client of every modelfiles route (``httpx.Client`` underneath)."""
+# -- the route descriptor -------------------------------------------------------------------
+class route(Generic[P, T]):
+    """A route defined once: the decorated method builds a :class:`Call`.
+
+    Read from a :class:`ModelFilesClient`, the method sends the call and returns the parsed
+    answer; from an :class:`AsyncModelFilesClient`, it is a coroutine function of the same
+    arguments. ``Class.method.build(client, ...)`` gives the call without sending it.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]):
+        self.build = build
+        functools.update_wrapper(self, build)
+        signature = inspect.signature(build)
+        self._signature = signature.replace(
+            parameters=list(signature.parameters.values())[1:],
+            return_annotation=inspect.Signature.empty,
+        )
+
+    @overload
+    def __get__(self, client: None, owner: type | None = None) -> route[P, T]: ...
+
+    @overload
+    def __get__(
+        self, client: AsyncModelFilesClient, owner: type | None = None
+    ) -> Callable[P, Awaitable[T]]: ...
+
+    @overload
+    def __get__(self, client: ModelFilesClient, owner: type | None = None) -> Callable[P, T]: ...
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        return self._bind(client)
+
+    def __call__(self, client: Any, *args: Any, **kwargs: Any) -> Any:
+        """``ModelFilesClient.get_file(client, file_id)``, as for a plain method."""
+        return self._bind(client)(*args, **kwargs)
+
+    def _bind(self, client: Any) -> Callable[..., Any]:
+        build = self.build
+        if isinstance(client, AsyncModelFilesClient):
+
+            async def send_async(*args: Any, **kwargs: Any) -> Any:
+                return await client.send(build(client, *args, **kwargs))
+
+            bound: Callable[..., Any] = send_async
+        else:
+
+            def send(*args: Any, **kwargs: Any) -> Any:
+                return client.send(build(client, *args, **kwargs))
+
+            bound = send
+        functools.update_wrapper(bound, build)
+        bound.__signature__ = self._signature  # type: ignore[attr-defined]
+        return bound
+
+
+# -- the shared core ------------------------------------------------------------------------
+class _ClientCore:
+    """Configuration, request building and response handling of both clients."""
 
     def __init__(
         self,
@@ -288,16 +254,22 @@ class ModelFilesClient:
         headers = {"Accept": "application/json"}
         if self.server.token:
             headers["Authorization"] = f"token {self.server.token}"
-        self._http = httpx.Client(
-            base_url=self.server.api_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            verify=verify,
-            follow_redirects=False,
+        self._connect(
+            {
+                "base_url": self.server.api_url,
+                "headers": headers,
+                "timeout": httpx.Timeout(timeout, connect=10.0),
+                "verify": verify,
+                "follow_redirects": False,
+            }
         )
 
+    def _connect(self, options: dict[str, Any]) -> None:
+        """Create the httpx client (sync or async) from ``options``."""
+        raise NotImplementedError
+
     @classmethod
-    def discover(cls, url: str | None = None, token: str | None = None) -> ModelFilesClient:
+    def discover(cls: type[_C], url: str | None = None, token: str | None = None) -> _C:
         """A client for the server found by :func:`discover`."""
         return cls(url, token)
 
@@ -305,63 +277,24 @@ class ModelFilesClient:
     def api_url(self) -> str:
         return self.server.api_url
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ModelFilesClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
-        return f"ModelFilesClient({self.server.api_url!r})"
+        return f"{type(self).__name__}({self.server.api_url!r})"
 
-    # -- plumbing ------------------------------------------------------------------------
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request under ``modelfiles/``; raise the project's error on >= 400."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise ServerNotFound(
-                f"cannot reach the Jupyter server at {self.server.api_url} "
-                f"(found via {self.server.source}): {error}"
-            ) from error
+    # -- response handling shared by both clients ------------------------------------------
+    def _unreachable(self, error: httpx.TransportError) -> ServerNotFound:
+        return ServerNotFound(
+            f"cannot reach the Jupyter server at {self.server.api_url} "
+            f"(found via {self.server.source}): {error}"
+        )
+
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, **kwargs).json()
-
-    # -- files ---------------------------------------------------------------------------
-    def upload_file(
-        self,
-        path: str | os.PathLike[str],
-        purpose: str = "user_data",
-        *,
-        filename: str | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> JSON:
-        """Stream a file from disk to ``POST v1/files``; returns the file object."""
-        source, size, headers, head, tail = _upload_frame(path, filename, purpose)
-
-        def body() -> Iterator[bytes]:
-            sent = 0
-            yield head
-            with open(source, "rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    sent += len(chunk)
-                    yield chunk
-                    if progress is not None:
-                        progress(sent, size)
-            yield tail
-
-        if progress is not None:
-            progress(0, size)
-        timeout = httpx.Timeout(None, connect=10.0)
-        return self._json("POST", "v1/files", content=body(), headers=headers, timeout=timeout)
-
+    # -- files -----------------------------------------------------------------------------
+    @route
     def list_files(
         self,
         *,
@@ -373,7 +306,7 @@ class ModelFilesClient:
         limit: int | None = None,
         order: str | None = None,
         **filters: Any,
-    ) -> JSON:
+    ) -> Call[JSON]:
         """``GET v1/files``: ``{object: "list", data, total, has_more, first_id, last_id}``."""
         params = _params(
             page=page,
@@ -385,7 +318,220 @@ class ModelFilesClient:
             order=order,
             **filters,
         )
-        return self._json("GET", "v1/files", params=params)
+        return Call("GET", "v1/files", params=params)
+
+    @route
+    def get_file(self, file_id: str) -> Call[JSON]:
+        """``GET v1/files/{id}``: the file object."""
+        return Call("GET", f"v1/files/{_q(file_id)}")
+
+    @route
+    def delete_file(self, file_id: str) -> Call[JSON]:
+        """``DELETE v1/files/{id}``: ``{id, object: "file", deleted: true}``."""
+        return Call("DELETE", f"v1/files/{_q(file_id)}")
+
+    @route
+    def file_url(self, file_id: str, expiry: float | None = None) -> Call[str]:
+        """A signed URL that downloads without a token until ``expiry`` hours pass."""
+        call: Call[Any] = Call("GET", f"v1/files/{_q(file_id)}/url", params=_params(expiry=expiry))
+        return call.then(lambda payload: str(payload["url"]))
+
+    @route
+    def file_content(
+        self, file_id: str, *, start: int | None = None, end: int | None = None
+    ) -> Call[bytes]:
+        """The bytes of a (small) file, or of the inclusive range ``start..end``."""
+        return Call(
+            "GET",
+            f"v1/files/{_q(file_id)}/content",
+            headers=_range_header(start, end),
+            parse=lambda response: response.content,
+        )
+
+    def _upload_call(self, upload: _Upload, body: Any) -> Call[JSON]:
+        return Call("POST", "v1/files", content=body, headers=upload.headers, timeout=UNLIMITED)
+
+    # -- downloads -------------------------------------------------------------------------
+    @route
+    def start_download(
+        self,
+        url: str,
+        *,
+        sha256: str | None = None,
+        filename: str | None = None,
+        purpose: str | None = None,
+    ) -> Call[JSON]:
+        """``POST v1/downloads``: a job status object (the file lands in the files store)."""
+        body = {"url": url, **_params(sha256=sha256, filename=filename, purpose=purpose)}
+        return Call("POST", "v1/downloads", json=body)
+
+    @route
+    def download(
+        self,
+        target: str,
+        *,
+        file: str | None = None,
+        quantization: str | None = None,
+        sha256: str | None = None,
+    ) -> Call[list[JSON]]:
+        """Start downloading a URL, a Hugging Face URL or a catalog model; the job statuses.
+
+        A catalog model downloads one ``file`` or a ``quantization`` (default: the catalog's
+        choice); a plain URL is saved as ``file`` and checked against ``sha256``. A target
+        already downloaded gives one status without a ``job_id``.
+        """
+        parts = urlsplit(target)
+        if parts.scheme in ("http", "https"):
+            if (parts.hostname or "").lower() in HUB_HOSTS:
+                call = _ClientCore.download_model_ref.build(self, target, quantization=quantization)
+            else:
+                call = _ClientCore.start_download.build(self, target, sha256=sha256, filename=file)
+        else:
+            files = [file] if file else None
+            call = _ClientCore.download_model.build(
+                self, target, files=files, quantization=quantization
+            )
+        return call.then(lambda answer: _started_jobs(target, answer))
+
+    @route
+    def list_downloads(self) -> Call[Any]:
+        """``GET v1/downloads``: every job."""
+        return Call("GET", "v1/downloads")
+
+    @route
+    def get_download(self, job_id: str) -> Call[JSON]:
+        """``GET v1/downloads/{job_id}``: one job's status."""
+        return Call("GET", f"v1/downloads/{_q(job_id)}")
+
+    @route
+    def download_status(self, job_id: str | None = None) -> Call[JSON]:
+        """``GET v1/models/download/status[/{job_id}]`` (LM Studio's grouping)."""
+        return Call("GET", "v1/models/download/status" + (f"/{_q(job_id)}" if job_id else ""))
+
+    @route
+    def pause_download(self, job_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/downloads/{_q(job_id)}/pause")
+
+    @route
+    def resume_download(self, job_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/downloads/{_q(job_id)}/resume")
+
+    @route
+    def cancel_download(self, job_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/downloads/{_q(job_id)}/cancel")
+
+    # -- models ----------------------------------------------------------------------------
+    @route
+    def list_models(self, search: str | None = None, **filters: Any) -> Call[Any]:
+        """``GET v1/models`` (Pieces' listing; :func:`models_of` reads the models)."""
+        return Call("GET", "v1/models", params=_params(search=search, **filters))
+
+    @route
+    def get_model(self, model_id: str) -> Call[JSON]:
+        """``GET v1/models/{id}``: the model snapshot."""
+        return Call("GET", f"v1/models/{_q(model_id)}")
+
+    @route
+    def model_files(self, model_id: str, *, downloaded: bool | None = None) -> Call[list[JSON]]:
+        """The model's files (Anaconda ``ModelFile`` objects, camelCase)."""
+        path = f"v1/models/{_q(model_id)}/files"
+        return Call("GET", path, params=_params(downloaded=downloaded)).then(_data_list)
+
+    @route
+    def download_model(
+        self,
+        model_id: str,
+        *,
+        files: list[str] | None = None,
+        quantization: str | None = None,
+    ) -> Call[JSON]:
+        """``POST v1/models/{id}/download``: the model snapshot with its jobs."""
+        body: JSON = {}
+        if files:
+            body["files"] = list(files)
+        if quantization:
+            body["quantization"] = quantization
+        return Call("POST", f"v1/models/{_q(model_id)}/download", json=body)
+
+    @route
+    def download_model_ref(self, model: str, *, quantization: str | None = None) -> Call[JSON]:
+        """``POST v1/models/download`` (LM Studio): a catalog id or a Hugging Face URL."""
+        body = {"model": model, **_params(quantization=quantization)}
+        return Call("POST", "v1/models/download", json=body)
+
+    @route
+    def cancel_model_download(self, model_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/models/{_q(model_id)}/download/cancel")
+
+    @route
+    def load_model(self, model_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/models/{_q(model_id)}/load")
+
+    @route
+    def unload_model(self, model_id: str) -> Call[JSON]:
+        return Call("POST", f"v1/models/{_q(model_id)}/unload")
+
+    @route
+    def openapi(self) -> Call[JSON]:
+        return Call("GET", "v1/openapi.json")
+
+
+def _started_jobs(target: str, answer: Any) -> list[JSON]:
+    jobs = jobs_of(answer)
+    if not jobs and isinstance(answer, dict) and answer.get("status"):
+        jobs = [{"job_id": "", "url": target, **answer}]
+    return jobs
+
+
+# -- the sync client ----------------------------------------------------------------------
+class ModelFilesClient(_ClientCore):
+    """Blocking client of every modelfiles route (``httpx.Client`` underneath)."""
+
+    _http: httpx.Client
+
+    def _connect(self, options: dict[str, Any]) -> None:
+        self._http = httpx.Client(**options)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ModelFilesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request under ``modelfiles/``; raise the project's error on >= 400."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from error
+        return self._checked(response)
+
+    def send(self, call: Call[T]) -> T:
+        """Send a :class:`Call` and read its answer."""
+        return call.parse(self.request(call.method, call.path, **call.options()))
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        purpose: str = "user_data",
+        *,
+        filename: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> JSON:
+        """Stream a file from disk to ``POST v1/files``; returns the file object."""
+        upload = _Upload(path, filename, purpose, progress)
+
+        def body() -> Iterator[bytes]:
+            yield upload.head
+            with open(upload.source, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield upload.sent(chunk)
+            yield upload.tail
+
+        return self.send(self._upload_call(upload, body()))
 
     def iter_files(self, *, page_size: int = 100, **filters: Any) -> Iterator[JSON]:
         """Every file, following pages."""
@@ -397,24 +543,6 @@ class ModelFilesClient:
                 return
             page += 1
 
-    def get_file(self, file_id: str) -> JSON:
-        return self._json("GET", f"v1/files/{_q(file_id)}")
-
-    def delete_file(self, file_id: str) -> JSON:
-        return self._json("DELETE", f"v1/files/{_q(file_id)}")
-
-    def file_url(self, file_id: str, expiry: float | None = None) -> str:
-        """A signed URL that downloads without a token until ``expiry`` hours pass."""
-        payload = self._json("GET", f"v1/files/{_q(file_id)}/url", params=_params(expiry=expiry))
-        return str(payload["url"])
-
-    def file_content(
-        self, file_id: str, *, start: int | None = None, end: int | None = None
-    ) -> bytes:
-        """The bytes of a (small) file, or of the inclusive range ``start..end``."""
-        headers = _range_header(start, end)
-        return self.request("GET", f"v1/files/{_q(file_id)}/content", headers=headers).content
-
     def download_file(
         self,
         file_id: str,
@@ -423,61 +551,19 @@ class ModelFilesClient:
         progress: ProgressCallback | None = None,
     ) -> Path:
         """Stream a stored file to ``dest`` (a directory keeps the stored filename)."""
-        target = Path(dest).expanduser()
-        url = f"v1/files/{_q(file_id)}/content"
-        timeout = httpx.Timeout(None, connect=10.0)
         try:
-            with self._http.stream("GET", url, timeout=timeout) as response:
+            with self._http.stream("GET", _content_path(file_id), timeout=UNLIMITED) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise error_from_response(response)
-                target = _target_path(target, response, file_id)
-                total = _content_length(response)
-                done = 0
-                partial = target.with_name(target.name + ".part")
-                with open(partial, "wb") as handle:
+                    self._checked(response)
+                sink = _Sink(dest, file_id, response, progress)
+                with sink.open() as handle:
                     for chunk in response.iter_bytes(CHUNK):
                         handle.write(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, total)
-                partial.replace(target)
+                        sink.wrote(len(chunk))
+                return sink.publish()
         except httpx.TransportError as error:
-            raise ServerNotFound(f"cannot reach {self.server.api_url}: {error}") from error
-        return target
-
-    # -- downloads -----------------------------------------------------------------------
-    def start_download(
-        self,
-        url: str,
-        *,
-        sha256: str | None = None,
-        filename: str | None = None,
-        purpose: str | None = None,
-    ) -> JSON:
-        """``POST v1/downloads``: a job status object (the file lands in the files store)."""
-        body = {"url": url, **_params(sha256=sha256, filename=filename, purpose=purpose)}
-        return self._json("POST", "v1/downloads", json=body)
-
-    def list_downloads(self) -> Any:
-        return self._json("GET", "v1/downloads")
-
-    def get_download(self, job_id: str) -> JSON:
-        return self._json("GET", f"v1/downloads/{_q(job_id)}")
-
-    def download_status(self, job_id: str | None = None) -> JSON:
-        """``GET v1/models/download/status[/{job_id}]`` (LM Studio's grouping)."""
-        path = "v1/models/download/status" + (f"/{_q(job_id)}" if job_id else "")
-        return self._json("GET", path)
-
-    def pause_download(self, job_id: str) -> JSON:
-        return self._json("POST", f"v1/downloads/{_q(job_id)}/pause")
-
-    def resume_download(self, job_id: str) -> JSON:
-        return self._json("POST", f"v1/downloads/{_q(job_id)}/resume")
-
-    def cancel_download(self, job_id: str) -> JSON:
-        return self._json("POST", f"v1/downloads/{_q(job_id)}/cancel")
+            raise self._unreachable(error) from error
 
     def wait_download(
         self,
@@ -488,92 +574,20 @@ class ModelFilesClient:
         on_update: Callable[[JSON], None] | None = None,
     ) -> JSON:
         """Poll a job until it completes, fails or is cancelled; returns its last status."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get_download(job_id)
-            if on_update is not None:
-                on_update(job)
-            if _is_terminal(job):
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"download {job_id} still {job.get('status')} after {timeout}s")
+        wait = _Wait(job_id, timeout, on_update)
+        while not wait.over(self.get_download(job_id)):
             time.sleep(poll)
-
-    # -- models --------------------------------------------------------------------------
-    def list_models(self, search: str | None = None, **filters: Any) -> Any:
-        return self._json("GET", "v1/models", params=_params(search=search, **filters))
-
-    def get_model(self, model_id: str) -> JSON:
-        return self._json("GET", f"v1/models/{_q(model_id)}")
-
-    def model_files(self, model_id: str, *, downloaded: bool | None = None) -> list[JSON]:
-        """The model's files (Anaconda ``ModelFile`` objects, camelCase)."""
-        payload = self._json(
-            "GET", f"v1/models/{_q(model_id)}/files", params=_params(downloaded=downloaded)
-        )
-        return list(payload.get("data", [])) if isinstance(payload, dict) else list(payload)
-
-    def download_model(
-        self,
-        model_id: str,
-        *,
-        files: list[str] | None = None,
-        quantization: str | None = None,
-    ) -> JSON:
-        """``POST v1/models/{id}/download``: the model snapshot with its jobs."""
-        body = _model_download_body(files, quantization)
-        return self._json("POST", f"v1/models/{_q(model_id)}/download", json=body)
-
-    def download_model_ref(self, model: str, *, quantization: str | None = None) -> JSON:
-        """``POST v1/models/download`` (LM Studio): a catalog id or a Hugging Face URL."""
-        body = {"model": model, **_params(quantization=quantization)}
-        return self._json("POST", "v1/models/download", json=body)
-
-    def cancel_model_download(self, model_id: str) -> JSON:
-        return self._json("POST", f"v1/models/{_q(model_id)}/download/cancel")
-
-    def load_model(self, model_id: str) -> JSON:
-        return self._json("POST", f"v1/models/{_q(model_id)}/load")
-
-    def unload_model(self, model_id: str) -> JSON:
-        return self._json("POST", f"v1/models/{_q(model_id)}/unload")
-
-    def openapi(self) -> JSON:
-        return self._json("GET", "v1/openapi.json")
+        return wait.job
 
 
 # -- the async client ---------------------------------------------------------------------
-class AsyncModelFilesClient:
+class AsyncModelFilesClient(_ClientCore):
     """Async sibling of :class:`ModelFilesClient`: same method names, awaitable."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = 60.0,
-        verify: bool = True,
-        server: ServerInfo | None = None,
-    ):
-        self.server = server or discover(url, token)
-        headers = {"Accept": "application/json"}
-        if self.server.token:
-            headers["Authorization"] = f"token {self.server.token}"
-        self._http = httpx.AsyncClient(
-            base_url=self.server.api_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            verify=verify,
-            follow_redirects=False,
-        )
+    _http: httpx.AsyncClient
 
-    @classmethod
-    def discover(cls, url: str | None = None, token: str | None = None) -> AsyncModelFilesClient:
-        return cls(url, token)
-
-    @property
-    def api_url(self) -> str:
-        return self.server.api_url
+    def _connect(self, options: dict[str, Any]) -> None:
+        self._http = httpx.AsyncClient(**options)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -584,25 +598,18 @@ class AsyncModelFilesClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __repr__(self) -> str:
-        return f"AsyncModelFilesClient({self.server.api_url!r})"
-
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request under ``modelfiles/``; raise the project's error on >= 400."""
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise ServerNotFound(
-                f"cannot reach the Jupyter server at {self.server.api_url} "
-                f"(found via {self.server.source}): {error}"
-            ) from error
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return response
+            raise self._unreachable(error) from error
+        return self._checked(response)
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return (await self.request(method, path, **kwargs)).json()
+    async def send(self, call: Call[T]) -> T:
+        """Send a :class:`Call` and read its answer."""
+        return call.parse(await self.request(call.method, call.path, **call.options()))
 
-    # -- files ---------------------------------------------------------------------------
     async def upload_file(
         self,
         path: str | os.PathLike[str],
@@ -612,54 +619,22 @@ class AsyncModelFilesClient:
         progress: ProgressCallback | None = None,
     ) -> JSON:
         """Stream a file from disk (reads on a worker thread) to ``POST v1/files``."""
-        source, size, headers, head, tail = _upload_frame(path, filename, purpose)
+        upload = _Upload(path, filename, purpose, progress)
 
         async def body() -> AsyncIterator[bytes]:
-            sent = 0
-            yield head
-            handle = await asyncio.to_thread(open, source, "rb")
+            yield upload.head
+            handle = await asyncio.to_thread(open, upload.source, "rb")
             try:
                 while chunk := await asyncio.to_thread(handle.read, CHUNK):
-                    sent += len(chunk)
-                    yield chunk
-                    if progress is not None:
-                        progress(sent, size)
+                    yield upload.sent(chunk)
             finally:
                 handle.close()
-            yield tail
+            yield upload.tail
 
-        if progress is not None:
-            progress(0, size)
-        timeout = httpx.Timeout(None, connect=10.0)
-        return await self._json(
-            "POST", "v1/files", content=body(), headers=headers, timeout=timeout
-        )
-
-    async def list_files(
-        self,
-        *,
-        page: int | None = None,
-        page_size: int | None = None,
-        search: str | None = None,
-        purpose: str | None = None,
-        after: str | None = None,
-        limit: int | None = None,
-        order: str | None = None,
-        **filters: Any,
-    ) -> JSON:
-        params = _params(
-            page=page,
-            page_size=page_size,
-            search=search,
-            purpose=purpose,
-            after=after,
-            limit=limit,
-            order=order,
-            **filters,
-        )
-        return await self._json("GET", "v1/files", params=params)
+        return await self.send(self._upload_call(upload, body()))
 
     async def iter_files(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[JSON]:
+        """Every file, following pages."""
         page = 0
         while True:
             listing = await self.list_files(page=page, page_size=page_size, **filters)
@@ -669,25 +644,6 @@ class AsyncModelFilesClient:
                 return
             page += 1
 
-    async def get_file(self, file_id: str) -> JSON:
-        return await self._json("GET", f"v1/files/{_q(file_id)}")
-
-    async def delete_file(self, file_id: str) -> JSON:
-        return await self._json("DELETE", f"v1/files/{_q(file_id)}")
-
-    async def file_url(self, file_id: str, expiry: float | None = None) -> str:
-        payload = await self._json(
-            "GET", f"v1/files/{_q(file_id)}/url", params=_params(expiry=expiry)
-        )
-        return str(payload["url"])
-
-    async def file_content(
-        self, file_id: str, *, start: int | None = None, end: int | None = None
-    ) -> bytes:
-        headers = _range_header(start, end)
-        response = await self.request("GET", f"v1/files/{_q(file_id)}/content", headers=headers)
-        return response.content
-
     async def download_file(
         self,
         file_id: str,
@@ -695,62 +651,24 @@ class AsyncModelFilesClient:
         *,
         progress: ProgressCallback | None = None,
     ) -> Path:
-        target = Path(dest).expanduser()
-        url = f"v1/files/{_q(file_id)}/content"
-        timeout = httpx.Timeout(None, connect=10.0)
+        """Stream a stored file to ``dest`` (writes on a worker thread)."""
+        url = _content_path(file_id)
         try:
-            async with self._http.stream("GET", url, timeout=timeout) as response:
+            async with self._http.stream("GET", url, timeout=UNLIMITED) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise error_from_response(response)
-                target = _target_path(target, response, file_id)
-                total = _content_length(response)
-                done = 0
-                partial = target.with_name(target.name + ".part")
-                handle = await asyncio.to_thread(open, partial, "wb")
+                    self._checked(response)
+                sink = _Sink(dest, file_id, response, progress)
+                handle = await asyncio.to_thread(sink.open)
                 try:
                     async for chunk in response.aiter_bytes(CHUNK):
                         await asyncio.to_thread(handle.write, chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, total)
+                        sink.wrote(len(chunk))
                 finally:
                     handle.close()
-                await asyncio.to_thread(partial.replace, target)
+                return await asyncio.to_thread(sink.publish)
         except httpx.TransportError as error:
-            raise ServerNotFound(f"cannot reach {self.server.api_url}: {error}") from error
-        return target
-
-    # -- downloads -----------------------------------------------------------------------
-    async def start_download(
-        self,
-        url: str,
-        *,
-        sha256: str | None = None,
-        filename: str | None = None,
-        purpose: str | None = None,
-    ) -> JSON:
-        body = {"url": url, **_params(sha256=sha256, filename=filename, purpose=purpose)}
-        return await self._json("POST", "v1/downloads", json=body)
-
-    async def list_downloads(self) -> Any:
-        return await self._json("GET", "v1/downloads")
-
-    async def get_download(self, job_id: str) -> JSON:
-        return await self._json("GET", f"v1/downloads/{_q(job_id)}")
-
-    async def download_status(self, job_id: str | None = None) -> JSON:
-        path = "v1/models/download/status" + (f"/{_q(job_id)}" if job_id else "")
-        return await self._json("GET", path)
-
-    async def pause_download(self, job_id: str) -> JSON:
-        return await self._json("POST", f"v1/downloads/{_q(job_id)}/pause")
-
-    async def resume_download(self, job_id: str) -> JSON:
-        return await self._json("POST", f"v1/downloads/{_q(job_id)}/resume")
-
-    async def cancel_download(self, job_id: str) -> JSON:
-        return await self._json("POST", f"v1/downloads/{_q(job_id)}/cancel")
+            raise self._unreachable(error) from error
 
     async def wait_download(
         self,
@@ -760,16 +678,11 @@ class AsyncModelFilesClient:
         poll: float = 0.25,
         on_update: Callable[[JSON], None] | None = None,
     ) -> JSON:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = await self.get_download(job_id)
-            if on_update is not None:
-                on_update(job)
-            if _is_terminal(job):
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"download {job_id} still {job.get('status')} after {timeout}s")
+        """Poll a job until it completes, fails or is cancelled; returns its last status."""
+        wait = _Wait(job_id, timeout, on_update)
+        while not wait.over(await self.get_download(job_id)):
             await asyncio.sleep(poll)
+        return wait.job
 
     async def events(self) -> AsyncIterator[JSON]:
         """Messages of the ``v1/events`` WebSocket (``{topic, key, time, data}``)."""
@@ -793,50 +706,115 @@ class AsyncModelFilesClient:
         finally:
             connection.close()
 
-    # -- models --------------------------------------------------------------------------
-    async def list_models(self, search: str | None = None, **filters: Any) -> Any:
-        return await self._json("GET", "v1/models", params=_params(search=search, **filters))
 
-    async def get_model(self, model_id: str) -> JSON:
-        return await self._json("GET", f"v1/models/{_q(model_id)}")
+# -- the I/O-free halves of uploads, downloads and waits ---------------------------------------
+class _Upload:
+    """A multipart upload of one file: headers, the frame around its bytes, progress."""
 
-    async def model_files(self, model_id: str, *, downloaded: bool | None = None) -> list[JSON]:
-        payload = await self._json(
-            "GET", f"v1/models/{_q(model_id)}/files", params=_params(downloaded=downloaded)
-        )
-        return list(payload.get("data", [])) if isinstance(payload, dict) else list(payload)
-
-    async def download_model(
+    def __init__(
         self,
-        model_id: str,
-        *,
-        files: list[str] | None = None,
-        quantization: str | None = None,
-    ) -> JSON:
-        body = _model_download_body(files, quantization)
-        return await self._json("POST", f"v1/models/{_q(model_id)}/download", json=body)
+        path: str | os.PathLike[str],
+        filename: str | None,
+        purpose: str,
+        progress: ProgressCallback | None,
+    ):
+        import mimetypes
 
-    async def download_model_ref(self, model: str, *, quantization: str | None = None) -> JSON:
-        body = {"model": model, **_params(quantization=quantization)}
-        return await self._json("POST", "v1/models/download", json=body)
+        self.source = Path(path).expanduser()
+        if not self.source.is_file():
+            raise InvalidRequest(f"{self.source} is not a readable file", status=400)
+        self.size = self.source.stat().st_size
+        name = filename or self.source.name
+        mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        boundary = uuid.uuid4().hex
+        safe = name.replace("\r", "").replace("\n", "").replace('"', "%22")
+        self.head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="purpose"\r\n\r\n'
+            f"{purpose}\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{safe}"\r\n'
+            f"Content-Type: {mimetype}\r\n\r\n"
+        ).encode()
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+        self.headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(self.head) + self.size + len(self.tail)),
+        }
+        self._progress = progress
+        self._sent = 0
+        if progress is not None:
+            progress(0, self.size)
 
-    async def cancel_model_download(self, model_id: str) -> JSON:
-        return await self._json("POST", f"v1/models/{_q(model_id)}/download/cancel")
-
-    async def load_model(self, model_id: str) -> JSON:
-        return await self._json("POST", f"v1/models/{_q(model_id)}/load")
-
-    async def unload_model(self, model_id: str) -> JSON:
-        return await self._json("POST", f"v1/models/{_q(model_id)}/unload")
-
-    async def openapi(self) -> JSON:
-        return await self._json("GET", "v1/openapi.json")
+    def sent(self, chunk: bytes) -> bytes:
+        """Count ``chunk`` as sent (reporting progress) and return it."""
+        self._sent += len(chunk)
+        if self._progress is not None:
+            self._progress(self._sent, self.size)
+        return chunk
 
 
-# -- small helpers ------------------------------------------------------------------------
-def _range_header(start: int | None, end: int | None) -> dict[str, str]:
+class _Sink:
+    """Where a downloaded file goes: ``dest`` (or ``dest/<stored name>``), via ``.part``."""
+
+    def __init__(
+        self,
+        dest: str | os.PathLike[str],
+        file_id: str,
+        response: httpx.Response,
+        progress: ProgressCallback | None,
+    ):
+        self.target = _target_path(Path(dest).expanduser(), response, file_id)
+        self.partial = self.target.with_name(self.target.name + ".part")
+        self.total = _content_length(response)
+        self.done = 0
+        self._progress = progress
+
+    def open(self) -> IO[bytes]:
+        return open(self.partial, "wb")
+
+    def wrote(self, count: int) -> None:
+        self.done += count
+        if self._progress is not None:
+            self._progress(self.done, self.total)
+
+    def publish(self) -> Path:
+        self.partial.replace(self.target)
+        return self.target
+
+
+class _Wait:
+    """The end condition of ``wait_download``: a terminal status, or the timeout."""
+
+    def __init__(
+        self, job_id: str, timeout: float | None, on_update: Callable[[JSON], None] | None
+    ):
+        self.job_id = job_id
+        self.job: JSON = {}
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._on_update = on_update
+
+    def over(self, job: JSON) -> bool:
+        self.job = job
+        if self._on_update is not None:
+            self._on_update(job)
+        if _is_terminal(job):
+            return True
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TimeoutError(
+                f"download {self.job_id} still {job.get('status')} after {self._timeout}s"
+            )
+        return False
+
+
+def _content_path(file_id: str) -> str:
+    return f"v1/files/{_q(file_id)}/content"
+
+
+def _range_header(start: int | None, end: int | None) -> dict[str, str] | None:
     if start is None and end is None:
-        return {}
+        return None
     first = "" if start is None else str(start)
     last = "" if end is None else str(end)
     return {"Range": f"bytes={first}-{last}"}
@@ -856,8 +834,6 @@ def _target_path(target: Path, response: httpx.Response, file_id: str) -> Path:
 
 
 def _disposition_filename(header: str) -> str | None:
-    from urllib.parse import unquote
-
     for part in header.split(";"):
         key, _, value = part.strip().partition("=")
         if key.lower() == "filename*" and value.lower().startswith("utf-8''"):

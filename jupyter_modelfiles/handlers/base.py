@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..errors import InvalidRequest, ModelFilesError
+from ..errors import InvalidRequest, ModelFilesError, code_for_status
 from ..services import Services
 
 AUTH_RESOURCE = "modelfiles"
@@ -47,14 +47,7 @@ class ModelFilesHandler(APIHandler):
                     message = error.log_message % error.args[1:]
                 except TypeError:
                     pass
-            code = {
-                400: "INVALID_REQUEST",
-                403: "FORBIDDEN",
-                404: "NOT_FOUND",
-                405: "METHOD_NOT_ALLOWED",
-                413: "PAYLOAD_TOO_LARGE",
-            }.get(status_code, "INVALID_REQUEST" if status_code < 500 else "INTERNAL_SERVER_ERROR")
-            body = {"error": {"code": code, "message": message}}
+            body = {"error": {"code": code_for_status(status_code), "message": message}}
         else:
             body = {
                 "error": {

@@ -25,7 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelFilesError
+from ..errors import LoadFailed, UnsafeFormat, UnsupportedFormat
 
 ENTRY_POINT_GROUP = "jupyter_modelfiles.loaders"
 
@@ -34,20 +34,6 @@ PICKLE_FORMATS = frozenset({"pytorch", "pickle", "pt", "pth", "bin", "pkl", "ckp
 PICKLE_EXTENSIONS = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"})
 
 LoadFunction = Callable[[list[Path]], Any]
-
-
-class UnsupportedFormat(ModelFilesError):
-    """No loader exists for the model's format, or the format is unsafe (422)."""
-
-    status = 422
-    code = "UNSUPPORTED_FORMAT"
-
-
-class LoadFailed(ModelFilesError):
-    """The loader raised or its worker process died while loading (422)."""
-
-    status = 422
-    code = "LOAD_FAILED"
 
 
 @dataclass(frozen=True)
@@ -221,12 +207,11 @@ class LoaderRegistry:
         if loader is not None:
             return loader
         if name in PICKLE_FORMATS or {Path(p).suffix.lower() for p in paths} & PICKLE_EXTENSIONS:
-            raise UnsupportedFormat(
+            raise UnsafeFormat(
                 f"refusing to load {name or 'these'} files: pickle-based formats "
                 "(.bin/.pt/.pth/.pkl/.ckpt) can run arbitrary code when loaded, and no safe "
                 "(weights-only) loader is installed. Use the model's safetensors, GGUF or ONNX "
-                f"files, or register a safe loader in the {ENTRY_POINT_GROUP!r} entry point group.",
-                code="UNSAFE_FORMAT",
+                f"files, or register a safe loader in the {ENTRY_POINT_GROUP!r} entry point group."
             )
         raise UnsupportedFormat(
             f"no loader for format {name or '(none)'!r} (files: "

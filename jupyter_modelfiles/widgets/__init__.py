@@ -1,18 +1,17 @@
 """ipywidgets faces of jupyter-modelfiles, and the notebook entry points that display them.
 
-``browser()``, ``files()``, ``upload()`` display a widget and return it; ``download(...)``
+``browser()``, ``files_browser()``, ``upload()`` display a widget and return it; ``download(...)``
 starts a download, shows its progress bar and returns the :class:`Job`.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..client import ModelFilesClient
+from ..client import ModelFilesClient, jobs_of, models_of
 from ._events import EventListener, listener_for
 from ._files import FilesBrowser
-from ._models import ModelBrowser, jobs_of, models_of
+from ._models import ModelBrowser
 from ._progress import DownloadProgress, Job
 from ._upload import UploadControl
 
@@ -25,15 +24,13 @@ __all__ = [
     "UploadControl",
     "browser",
     "download",
-    "files",
+    "files_browser",
     "jobs_of",
     "listener_for",
     "models_of",
-    "start_download",
+    "show_jobs",
     "upload",
 ]
-
-HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
 
 
 def _show(widget: Any) -> None:
@@ -52,7 +49,7 @@ def browser(
     return widget
 
 
-def files(client: ModelFilesClient | None = None, *, display: bool = True) -> FilesBrowser:
+def files_browser(client: ModelFilesClient | None = None, *, display: bool = True) -> FilesBrowser:
     """Display the files browser (list, search, delete, signed URLs)."""
     widget = FilesBrowser(client)
     if display:
@@ -70,30 +67,6 @@ def upload(
     return widget
 
 
-def start_download(
-    client: ModelFilesClient,
-    url_or_model: str,
-    file: str | None = None,
-    quant: str | None = None,
-    sha256: str | None = None,
-) -> list[dict[str, Any]]:
-    """Start a download of a URL, a Hugging Face URL or a catalog model; the job statuses."""
-    parts = urlsplit(url_or_model)
-    if parts.scheme in ("http", "https"):
-        if (parts.hostname or "").lower() in HUB_HOSTS:
-            answer = client.download_model_ref(url_or_model, quantization=quant)
-        else:
-            answer = client.start_download(url_or_model, sha256=sha256, filename=file)
-    else:
-        answer = client.download_model(
-            url_or_model, files=[file] if file else None, quantization=quant
-        )
-    jobs = jobs_of(answer)
-    if not jobs and isinstance(answer, dict) and answer.get("status"):
-        jobs = [{"job_id": "", "url": url_or_model, **answer}]
-    return jobs
-
-
 def download(
     url_or_model: str,
     file: str | None = None,
@@ -108,7 +81,14 @@ def download(
     Returns the :class:`Job` (a list when a model download starts several files).
     """
     client = client or ModelFilesClient()
-    jobs = start_download(client, url_or_model, file, quant, sha256)
+    jobs = client.download(url_or_model, file=file, quantization=quant, sha256=sha256)
+    return show_jobs(jobs, client, display=display)
+
+
+def show_jobs(
+    jobs: list[dict[str, Any]], client: ModelFilesClient, *, display: bool = True
+) -> Job | list[Job]:
+    """A progress bar per started job (status objects); the :class:`Job` handles."""
     bars = [DownloadProgress(job, client) for job in jobs]
     if display:
         from ipywidgets import VBox

@@ -7,34 +7,12 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ModelFilesClient
+from ..client import ModelFilesClient, jobs_of, models_of
 from ..errors import ModelFilesError
 from ..formatting import human_bytes
 from ._progress import DownloadProgress, Job
 
-__all__ = ["ModelBrowser", "jobs_of", "models_of"]
-
-
-def models_of(payload: Any) -> list[dict[str, Any]]:
-    """The models of a ``GET v1/models`` answer (a list, or Pieces ``iterable``, or ``data``)."""
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        for key in ("iterable", "data", "models"):
-            if isinstance(payload.get(key), list):
-                return payload[key]
-    return []
-
-
-def jobs_of(payload: Any) -> list[dict[str, Any]]:
-    """The job status objects in a download answer (a job, or a snapshot with ``jobs``)."""
-    if not isinstance(payload, dict):
-        return []
-    if isinstance(payload.get("jobs"), list):
-        return [job for job in payload["jobs"] if isinstance(job, dict)]
-    if payload.get("job_id"):
-        return [payload]
-    return []
+__all__ = ["ModelBrowser"]
 
 
 def _readable(value: Any) -> str:

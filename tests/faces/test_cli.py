@@ -115,3 +115,28 @@ async def test_standalone_download_verifies_and_fails_clearly(tmp_path: Path) ->
 
         code, _, err = await cli("download", "--standalone", origin.url("model.gguf"))
         assert code == 2 and "--output" in err
+
+
+async def test_the_command_line_never_imports_ipywidgets(live: Live, tmp_path: Path) -> None:
+    """A fresh interpreter imports the CLI, then runs verbs, without loading the widget stack."""
+    for code in (
+        "import sys, jupyter_modelfiles.cli\nassert 'ipywidgets' not in sys.modules\n",
+        (
+            "import sys\nfrom jupyter_modelfiles.cli import main\n"
+            f"codes = [main(['--url', {live.url!r}, '--token', {live.token!r}, *verb])"
+            " for verb in (['files'], ['status'], ['download', 'nowhere/model'])]\n"
+            "assert 'ipywidgets' not in sys.modules, sorted(sys.modules)\n"
+            "assert codes == [0, 0, 1], codes\n"
+        ),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=tmp_path,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, (out.decode(), err.decode())

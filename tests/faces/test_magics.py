@@ -55,6 +55,24 @@ async def test_upload_and_files_verbs(shell: InteractiveShell, tmp_path: Path) -
     assert "no files" in empty
 
 
+async def test_the_magics_have_every_verb_of_the_command_line(
+    shell: InteractiveShell, live: Live, tmp_path: Path
+) -> None:
+    """``url``, ``get`` and ``delete`` come from the one command layer, as in the terminal."""
+    data = os.urandom(70_000)
+    (tmp_path / "notes.txt").write_bytes(data)
+    record, _ = await magic(shell, "modelfiles", f"upload {tmp_path / 'notes.txt'}")
+    _, url = await magic(shell, "modelfiles", f"url {record['id']} --expiry 1")
+    assert url.strip().startswith(live.url) and "signature=" in url
+    _, saved = await magic(shell, "modelfiles", f"get {record['id']} {tmp_path / 'copy.txt'}")
+    assert saved.strip() == str(tmp_path / "copy.txt")
+    assert (tmp_path / "copy.txt").read_bytes() == data
+    _, deleted = await magic(shell, "modelfiles", f"delete {record['id']}")
+    assert deleted.strip() == f"deleted {record['id']}"
+    with pytest.raises(UsageError, match="NOT_FOUND"):
+        await magic(shell, "modelfiles", f"delete {record['id']}")
+
+
 async def test_usage_errors_are_clear(shell: InteractiveShell, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown verb 'fetch'"):
         await magic(shell, "modelfiles", "fetch x")
@@ -64,7 +82,7 @@ async def test_usage_errors_are_clear(shell: InteractiveShell, tmp_path: Path) -
         await magic(shell, "modelfiles", f"upload {tmp_path / 'nope.bin'}")
     with pytest.raises(UsageError, match="unknown purpose"):
         await magic(shell, "modelfiles", "files --purpose nonsense")
-    with pytest.raises(UsageError, match="one of --file and --quant"):
+    with pytest.raises(UsageError, match="--quant/-q: not allowed with argument --file/-f"):
         await magic(shell, "download", "org/model --file a.gguf --quant Q4_K_M")
     with pytest.raises(UsageError, match="give a JOB id or --model"):
         await magic(shell, "modelfiles", "cancel")

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import Conflict, NotFound
-from .loaders import load, registry
+from .errors import Conflict, NotFound
+from .runtime.loaders import load, registry
 
 LOADABLE_SUFFIXES = (".gguf", ".safetensors", ".onnx")
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
@@ -40,7 +40,7 @@ def open(
     if local.is_file():
         return load(fmt, _with_split_parts(local))
     if client is None:
-        from ..client import ModelFilesClient
+        from .client import ModelFilesClient
 
         client = ModelFilesClient.discover()
     model_id = os.fspath(model_id)
