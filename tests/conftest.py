@@ -103,13 +103,17 @@ def jupyter_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
 async def eventually(
     condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``condition`` (sync or async) until it gives something truthy; fail after
+    ``timeout`` seconds."""
     import asyncio
+    import inspect
     import time
 
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -30,7 +30,7 @@ def _to_json_schema(node: Any, strict: bool = False) -> Any:
         return [_to_json_schema(item, strict) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {
+    out: dict[str, Any] = {
         key: (
             {name: _to_json_schema(sub, strict) for name, sub in value.items()}
             if key == "properties"

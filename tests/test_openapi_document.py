@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +22,7 @@ from tornado.websocket import WebSocketHandler
 
 from jupyter_modelfiles.handlers import default_handlers
 
-from .conftest import body
+from .conftest import body, eventually
 from .hub_server import FakeHub, Repo, make_gguf
 from .multipart import multipart
 from .openapi_check import component_schema, document
@@ -123,17 +122,6 @@ def modelfiles_config(hub: FakeHub, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
-
-
 def strictly(name: str, payload: Any) -> None:
     jsonschema.validate(payload, component_schema(name, strict=True))
 
@@ -180,7 +168,7 @@ async def test_catalog_and_job_objects_carry_only_documented_fields(
             done = (data["downloadStatus"].get("progress") or {}).get("transferredBytes", 0)
             return data if done > 0 else None
 
-        await until(moving)
+        await eventually(moving, timeout=30)
         snap = body(await strict_api("GET", f"v1/models/{REPO}"))
         assert snap["downloading"] is True
         assert [j["status"] for j in snap["jobs"]] == ["downloading"]
@@ -214,7 +202,7 @@ async def test_catalog_and_job_objects_carry_only_documented_fields(
         status = body(await strict_api("GET", f"v1/models/download/status/{job_id}"))
         return status["status"] == "completed"
 
-    await until(completed)
+    await eventually(completed, timeout=30, interval=0.05)
     groups = body(await strict_api("GET", "v1/models/download/status"))
     assert [j["job_id"] for j in groups["completed"]] == [job_id]
     assert "completed_at" in groups["completed"][0]

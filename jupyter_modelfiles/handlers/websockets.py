@@ -25,7 +25,7 @@ from ..services import Services
 from .base import AUTH_RESOURCE, JSONErrorsMixin, path_id
 
 
-class _EventSocket(JSONErrorsMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class _EventSocket(JSONErrorsMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """A WebSocket that forwards coalesced events; a slow client gets the latest state."""
 
     auth_resource = AUTH_RESOURCE
@@ -103,7 +103,7 @@ class EventsSocket(_EventSocket):
 class ModelProgressSocket(_EventSocket):
     """``WS v1/models/{model_id}/download/progress``: Pieces ModelDownloadProgress messages."""
 
-    def open(self, model_id: str) -> None:  # type: ignore[override]
+    def open(self, model_id: str) -> None:
         super().open()
         self.model_id = path_id(model_id)
         self.start_forwarding()

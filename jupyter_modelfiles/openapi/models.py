@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._helpers import MODEL_ID, NULL_STR, Schema, errors, json_response, path_param, ref
+from .runtime import MEMORY_PROPERTIES
 
 _REASONS = {
     400: "Bad request",
@@ -170,16 +171,7 @@ SCHEMAS: dict[str, Schema] = {
             },
             "files": {"type": "array", "items": ref("ModelFile")},
             "jobs": {"type": "array", "items": ref("DownloadJobStatus")},
-            "loaded_rss_bytes": {
-                "type": "integer",
-                "nullable": True,
-                "minimum": 0,
-                "description": "resident memory of the model's worker process, measured "
-                "(0 when not loaded)",
-            },
-            "load_time_ms": {"type": "number", "nullable": True},
-            "loaded_at": {"type": "string", "nullable": True, "format": "date-time"},
-            "pid": {"type": "integer", "nullable": True, "description": "the worker process"},
+            **MEMORY_PROPERTIES,
         },
     },
     "ModelList": {

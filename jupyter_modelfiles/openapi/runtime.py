@@ -18,6 +18,20 @@ _SNAPSHOT = json_response(
     "The model snapshot with its memory state",
 )
 
+MEMORY_PROPERTIES: dict[str, Schema] = {
+    "loaded_rss_bytes": {
+        "type": "integer",
+        "nullable": True,
+        "minimum": 0,
+        "description": "resident memory of the model's worker process, measured "
+        "(0 when not loaded)",
+    },
+    "load_time_ms": {"type": "number", "nullable": True},
+    "loaded_at": {"type": "string", "nullable": True, "format": "date-time"},
+    "pid": {"type": "integer", "nullable": True, "description": "the worker process"},
+}
+"""What the runtime adds to a model snapshot about its memory."""
+
 SCHEMAS: dict[str, Schema] = {
     "ModelLoadState": {
         "type": "object",
@@ -26,16 +40,7 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "id": {"type": "string"},
             "loaded": {"type": "boolean"},
-            "loaded_rss_bytes": {
-                "type": "integer",
-                "nullable": True,
-                "minimum": 0,
-                "description": "resident memory of the model's worker process, measured "
-                "(0 when not loaded)",
-            },
-            "load_time_ms": {"type": "number", "nullable": True},
-            "loaded_at": {"type": "string", "nullable": True, "format": "date-time"},
-            "pid": {"type": "integer", "nullable": True},
+            **MEMORY_PROPERTIES,
             "format": {"type": "string"},
             "estimated_bytes": {"type": "integer", "description": "the RAM estimate"},
             "idle_seconds": {"type": "number"},
