@@ -87,7 +87,7 @@ def test_path_parameters_match_the_templates() -> None:
             assert declared == placeholders, f"{method.upper()} {path}"
 
 
-def test_every_operation_documents_the_auth_refusal_once() -> None:
+def test_every_operation_documents_the_auth_refusal() -> None:
     for path, item in document()["paths"].items():
         for method, operation in item.items():
             assert "403" in operation["responses"], f"{method.upper()} {path}"
@@ -105,7 +105,7 @@ def test_every_reference_resolves() -> None:
 def hub(tmp_path: Path) -> Iterator[FakeHub]:
     server = FakeHub()
     big = make_gguf(tmp_path / "big.gguf", extra_bytes=1_200_000).read_bytes()
-    small = make_gguf(tmp_path / "small.gguf", quant_file_type=7, context=4096).read_bytes()
+    small = make_gguf(tmp_path / "small.gguf", quant_file_type=7).read_bytes()
     server.add(Repo(REPO, {BIG: big, SMALL: small, "config.json": b"{}"}, tags=["gguf"]))
     server.static["/files/custom.Q4_0.gguf"] = small
     yield server
