@@ -1,4 +1,8 @@
-"""Validate API responses against the served OpenAPI document (the one schema source)."""
+"""Validate API responses against the served OpenAPI document (the one schema source).
+
+``strict=True`` applies ``additionalProperties: false`` to every documented object that does
+not say otherwise, so a field the server sends but the document does not name fails.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from jupyter_modelfiles.handlers.openapi import build_document
+from jupyter_modelfiles.openapi import build_document
 
 
 @lru_cache(maxsize=1)
@@ -17,13 +21,25 @@ def document() -> dict[str, Any]:
     return build_document("/modelfiles")
 
 
-def _to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema (``nullable``, ``exclusiveMinimum`` booleans, refs)."""
+def _to_json_schema(node: Any, strict: bool = False) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema (``nullable``, ``exclusiveMinimum`` booleans, refs).
+
+    ``strict``: an object with ``properties`` admits no other field unless it says so.
+    """
     if isinstance(node, list):
-        return [_to_json_schema(item) for item in node]
+        return [_to_json_schema(item, strict) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _to_json_schema(value) for key, value in node.items()}
+    out: dict[str, Any] = {
+        key: (
+            {name: _to_json_schema(sub, strict) for name, sub in value.items()}
+            if key == "properties"
+            else _to_json_schema(value, strict)
+        )
+        for key, value in node.items()
+    }
+    if strict and "properties" in out:
+        out.setdefault("additionalProperties", False)
     if "$ref" in out:
         out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
     if out.pop("nullable", False):
@@ -31,11 +47,26 @@ def _to_json_schema(node: Any) -> Any:
             out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
-        if "$ref" in out or "allOf" in out or "oneOf" in out:
+        if "$ref" in out or "allOf" in out or "oneOf" in out or "anyOf" in out:
             out = {"anyOf": [out, {"type": "null"}]}
     if out.get("exclusiveMinimum") is True:
         out["exclusiveMinimum"] = out.pop("minimum", 0)
     return out
+
+
+def _with_defs(schema: dict[str, Any], strict: bool) -> dict[str, Any]:
+    out = _to_json_schema(copy.deepcopy(schema), strict)
+    components = document()["components"]["schemas"]
+    out["$defs"] = {
+        name: _to_json_schema(copy.deepcopy(s), strict) for name, s in components.items()
+    }
+    return out
+
+
+def component_schema(name: str, *, strict: bool = False) -> dict[str, Any]:
+    """The JSON Schema of ``#/components/schemas/{name}`` (e.g. a WebSocket message)."""
+    assert name in document()["components"]["schemas"], f"no schema {name} in the document"
+    return _with_defs({"$ref": f"#/components/schemas/{name}"}, strict)
 
 
 def _route_regex(template: str) -> re.Pattern[str]:
@@ -43,7 +74,9 @@ def _route_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}/?$")
 
 
-def schema_for(path: str, method: str, status: int) -> dict[str, Any] | None:
+def schema_for(
+    path: str, method: str, status: int, *, strict: bool = False
+) -> dict[str, Any] | None:
     """The JSON Schema of a documented response, or raise if the response is undocumented."""
     doc = document()
     candidates = [t for t in doc["paths"] if _route_regex(t).match(path)]
@@ -67,13 +100,13 @@ def schema_for(path: str, method: str, status: int) -> dict[str, Any] | None:
         content = response.get("content", {}).get("application/json")
         if content is None:
             return None
-        schema = _to_json_schema(copy.deepcopy(content["schema"]))
-        schema["$defs"] = _to_json_schema(copy.deepcopy(doc["components"]["schemas"]))
-        return schema
+        return _with_defs(content["schema"], strict)
     raise AssertionError(f"{method} {path} is not documented")
 
 
-def validate_response(path: str, method: str, status: int, payload: Any) -> None:
-    schema = schema_for(path, method, status)
+def validate_response(
+    path: str, method: str, status: int, payload: Any, *, strict: bool = False
+) -> None:
+    schema = schema_for(path, method, status, strict=strict)
     if schema is not None:
         jsonschema.validate(payload, schema)

@@ -2,7 +2,8 @@
 
 It sets the authorization resource, reaches the services through a property, parses query
 arguments strictly and turns :class:`~jupyter_modelfiles.errors.ModelFilesError` (and any
-unexpected exception) into a JSON error without a stack trace.
+unexpected exception) into a JSON error without a stack trace (:class:`JSONErrorsMixin`, which
+the WebSockets share).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
 
 from ..errors import InvalidRequest, ModelFilesError, code_for_status
@@ -20,20 +21,13 @@ from ..services import Services
 AUTH_RESOURCE = "modelfiles"
 
 
-class ModelFilesHandler(APIHandler):
-    """Base class: ``auth_resource``, services, JSON in and out, JSON errors."""
+class JSONErrorsMixin(JupyterHandler):
+    """JSON errors without a stack trace, shared by the REST handlers and the WebSockets.
 
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def services(self) -> Services:
-        return self.settings["modelfiles"]
-
-    # -- output ------------------------------------------------------------------------
-    def write_json(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(payload))
+    A :class:`~jupyter_modelfiles.errors.ModelFilesError` becomes its status and
+    ``{"error": {"code", "message"}}`` and is logged as one info line; any other exception is
+    a 500 with a generic message (its traceback goes to the server log only).
+    """
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -75,6 +69,22 @@ class ModelFilesHandler(APIHandler):
             )
             return
         super().log_exception(typ, value, tb)
+
+
+class ModelFilesHandler(JSONErrorsMixin, APIHandler):
+    """Base class: ``auth_resource``, services, JSON in and out, JSON errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def services(self) -> Services:
+        return self.settings["modelfiles"]
+
+    # -- output ------------------------------------------------------------------------
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(payload))
 
     # -- input -------------------------------------------------------------------------
     def json_body(self) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""The OpenAPI document of the modelfiles API, in one place.
+
+Each API area (files, downloads, models, runtime, websockets) declares its ``PATHS`` and
+``SCHEMAS`` in its own module; :func:`build_document` merges them, adds the shared ``Error``
+schema and the 403 every operation can answer. The ``v1/openapi.json`` handler serves it.
+"""
+
+from __future__ import annotations
+
+import copy
+from types import ModuleType
+from typing import Any
+
+from .._version import __version__
+from . import downloads, files, models, runtime, websockets
+from ._helpers import ERROR_SCHEMA, add_auth_refusals, json_response
+
+AREAS: tuple[ModuleType, ...] = (files, downloads, models, runtime, websockets)
+
+_DOCUMENT_PATH: dict[str, Any] = {
+    "/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": json_response({"type": "object"}, "The OpenAPI 3.0 document"),
+            },
+        }
+    }
+}
+
+
+def build_paths() -> dict[str, Any]:
+    """Every documented path with its operations (the 403 refusal included)."""
+    paths: dict[str, Any] = {}
+    for fragment in (*(area.PATHS for area in AREAS), _DOCUMENT_PATH):
+        for path, item in fragment.items():
+            if path in paths:
+                raise ValueError(f"{path} is documented twice")
+            paths[path] = copy.deepcopy(item)
+    add_auth_refusals(paths)
+    return paths
+
+
+def build_schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Error": copy.deepcopy(ERROR_SCHEMA)}
+    for area in AREAS:
+        for name, schema in area.SCHEMAS.items():
+            if name in schemas:
+                raise ValueError(f"schema {name} is declared twice ({area.__name__})")
+            schemas[name] = copy.deepcopy(schema)
+    return schemas
+
+
+def build_document(server_path: str = "/modelfiles") -> dict[str, Any]:
+    """The whole API document, with ``servers`` at ``server_path``."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "jupyter-modelfiles",
+            "version": __version__,
+            "description": "Model catalogs, downloads, an uploaded-files store and model "
+            "loading, served by a Jupyter server. Every route requires Jupyter auth "
+            "(token or cookie + XSRF) except signed file URLs.",
+        },
+        "servers": [{"url": server_path}],
+        "security": [{"token": []}],
+        "components": {
+            "schemas": build_schemas(),
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": build_paths(),
+    }
+
+
+__all__ = ["AREAS", "build_document"]
