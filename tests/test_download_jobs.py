@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pieces_os_client.models.model_download_progress import ModelDownloadProgress
 
+from jupyter_modelfiles.catalog.shapes import anaconda_download
 from jupyter_modelfiles.downloads import Job
 
 T0 = datetime(2026, 11, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
@@ -58,7 +59,7 @@ def test_lm_studio_fields_per_status() -> None:
 
 @pytest.mark.parametrize("status", ["queued", "downloading", "paused", "completed", "failed"])
 def test_anaconda_download_object(status: str) -> None:
-    shape = job(status).to_anaconda_download()
+    shape = anaconda_download([job(status)], file_id="x.gguf", model_id="org/name", filename="x")
     assert set(shape) == set(ANACONDA_DOWNLOAD)
     for name, kind in ANACONDA_DOWNLOAD.items():
         assert isinstance(shape[name], kind), name
