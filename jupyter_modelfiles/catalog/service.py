@@ -9,9 +9,6 @@ loaded model by id (``RuntimeInfo``), and put it in the snapshots.
 
 from __future__ import annotations
 
-import asyncio
-import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,23 +16,22 @@ from urllib.parse import urlparse
 
 from ..downloads.jobs import Job
 from ..downloads.manager import DownloadManager
-from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound, UpstreamError
+from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound
 from ..events import EventBus
 from ..state import Database
 from . import shapes
+from .custom import custom_id, new_custom, updated_custom
 from .enrich import Enricher
 from .fetch import Fetcher, choose, parse_hub_url
 from .hub import HubSource
 from .localstate import LocalState
-from .manifest import load_manifest, model_from_dict
 from .models import CatalogModel, ModelFileSet
 from .shapes import ACTIVE, FileState
+from .sources import Sources
 
 #: The runtime's info of each loaded model, by model id (``RuntimeManager.loaded()``).
 RuntimeInfo = Mapping[str, Mapping[str, Any]]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SLUG = re.compile(r"[^a-z0-9._-]+")
 _NOTHING_LOADED: RuntimeInfo = {}
 
 
@@ -60,16 +56,11 @@ class Catalog:
         self.root_dir = Path(root_dir)
         self.models_dir = self.root_dir / "models"
         self.hf_cache_dir = Path(hf_cache_dir).expanduser()
-        self.manifests = list(manifests or [])
-        self.manifest_ttl = manifest_ttl
         self.state = LocalState(db, self.models_dir, self.hf_cache_dir)
         hub = HubSource(hf_endpoint, hf_token)
+        self.sources = Sources(self.state, hub, list(manifests or []), manifest_ttl)
         self.enricher = Enricher(self.state, hub)
         self.fetcher = Fetcher(downloads, self.state, hub, events)
-        self._manifest_models: dict[str, CatalogModel] = {}
-        self._manifest_warnings: list[str] = []
-        self._manifest_loaded_at: float | None = None
-        self._manifest_lock = asyncio.Lock()
 
     @property
     def hub(self) -> HubSource:
@@ -78,52 +69,14 @@ class Catalog:
 
     @hub.setter
     def hub(self, hub: HubSource) -> None:
-        self.fetcher.hub = hub
+        self.sources.hub = hub
         self.enricher.hub = hub
+        self.fetcher.hub = hub
 
     # -- sources -------------------------------------------------------------------------
-    async def _load_manifests(self, force: bool = False) -> None:
-        async with self._manifest_lock:
-            fresh = (
-                self._manifest_loaded_at is not None
-                and time.monotonic() - self._manifest_loaded_at < self.manifest_ttl
-            )
-            if fresh and not force:
-                return
-            models: dict[str, CatalogModel] = {}
-            warnings: list[str] = []
-            for location in self.manifests:
-                try:
-                    for model in await load_manifest(location):
-                        models.setdefault(model.id, model)
-                except ModelFilesError as exc:
-                    warnings.append(exc.message)
-            self._manifest_models = models
-            self._manifest_warnings = warnings
-            self._manifest_loaded_at = time.monotonic()
-
     async def get_model(self, model_id: str) -> CatalogModel:
         """Resolve ``model_id``: custom, then manifests, then the Hub (offline: last known)."""
-        if not model_id or len(model_id) > 512:
-            raise InvalidRequest("model id must be 1-512 characters")
-        custom = await self.state.custom(model_id)
-        if custom is not None:
-            return custom
-        await self._load_manifests()
-        if model_id in self._manifest_models:
-            return self._manifest_models[model_id]
-        if _HUB_ID.match(model_id):
-            try:
-                return await self.hub.model(model_id)
-            except (UpstreamError, NotFound):
-                known = await self.state.known(model_id)
-                if known is not None:
-                    return known
-                raise
-        known = await self.state.known(model_id)
-        if known is not None:
-            return known
-        raise NotFound(f"no model {model_id!r} in the catalog")
+        return await self.sources.get(model_id)
 
     async def _enriched(self, model_id: str) -> CatalogModel:
         return await self.enricher.enrich(await self.get_model(model_id))
@@ -175,9 +128,8 @@ class Catalog:
             for model in await self.state.customs():
                 found[model.id] = model
         if source in (None, "manifest"):
-            await self._load_manifests()
-            warnings.extend(self._manifest_warnings)
-            for model in self._manifest_models.values():
+            warnings.extend(await self.sources.manifest_warnings())
+            for model in (await self.sources.manifest_models()).values():
                 found.setdefault(model.id, model)
         if source in (None, "local", "hub"):
             for model in await self.state.known_with_files():
@@ -238,24 +190,12 @@ class Catalog:
         self, body: dict[str, Any], *, runtime: RuntimeInfo = _NOTHING_LOADED
     ) -> dict[str, Any]:
         """``POST v1/models``: ``{name, description?, files: [{url, ...}], id?}``."""
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequest("a custom model needs a 'name'")
-        model_id = body.get("id")
-        if model_id is None:
-            model_id = "custom/" + (_SLUG.sub("-", name.strip().lower()).strip("-") or "model")
-        if not isinstance(model_id, str) or not model_id.strip():
-            raise InvalidRequest("'id' must be a non-empty string")
+        model_id = custom_id(body)
         if await self.state.custom(model_id) is not None:
             raise Conflict(f"a model with id {model_id!r} already exists")
-        await self._load_manifests()
-        if model_id in self._manifest_models:
+        if model_id in await self.sources.manifest_models():
             raise Conflict(f"a model with id {model_id!r} already exists in a manifest")
-        model = model_from_dict(
-            {**body, "id": model_id, "name": name.strip()}, source="custom", origin="request"
-        )
-        model.created = shapes.now_iso()
-        model.updated = model.created
+        model = new_custom(body, model_id)
         await self.state.insert_custom(model)
         self.enricher.forget(model.id)
         self.events.publish(
@@ -278,35 +218,7 @@ class Catalog:
                 "can be updated",
                 code="NOT_CUSTOM",
             )
-        merged: dict[str, Any] = {
-            "id": model_id,
-            "name": body.get("name", current.name),
-            "description": body.get("description", current.description),
-            "parameters": body.get("parameters", current.parameters),
-            "context_length": body.get("context_length", current.context_length),
-        }
-        if "files" in body:
-            merged["files"] = body["files"]
-        else:
-            merged["files"] = [
-                {
-                    "url": p.url,
-                    "name": p.filename,
-                    "size": p.size,
-                    "sha256": p.sha256,
-                    "quantization": s.quantization,
-                    "format": s.format,
-                }
-                for s in current.files
-                for p in s.parts
-            ]
-        if not isinstance(merged["name"], str) or not merged["name"].strip():
-            raise InvalidRequest("'name' must be a non-empty string")
-        if merged["description"] is not None and not isinstance(merged["description"], str):
-            raise InvalidRequest("'description' must be a string")
-        model = model_from_dict(merged, source="custom", origin="request")
-        model.created = current.created
-        model.updated = shapes.now_iso()
+        model = updated_custom(current, body)
         await self.state.update_custom(model)
         self.enricher.forget(model_id)
         self.events.publish(
