@@ -172,10 +172,7 @@ class ModelFilesApp(ExtensionApp):
             ram_budget_bytes=self.ram_budget or None,
             unload_after=self.unload_after or None,
         )
-        self.services = Services(
-            db=db, events=events, files=files, downloads=downloads, runtime=runtime
-        )
-        self.services.catalog = Catalog(
+        catalog = Catalog(
             db,
             events,
             downloads,
@@ -184,7 +181,14 @@ class ModelFilesApp(ExtensionApp):
             manifests=list(self.manifests),
             hf_endpoint=self.hf_endpoint,
             hf_token=self.hf_token,
+        )
+        self.services = Services(
+            db=db,
+            events=events,
+            files=files,
+            downloads=downloads,
             runtime=runtime,
+            catalog=catalog,
         )
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)

@@ -256,15 +256,17 @@ def test_hub_source_honours_hf_endpoint_and_hf_token(monkeypatch: pytest.MonkeyP
 
 async def test_custom_models_and_local_records_survive_a_restart(tmp_path: Path) -> None:
     from jupyter_modelfiles.catalog.service import Catalog
+    from jupyter_modelfiles.downloads.manager import DownloadManager
     from jupyter_modelfiles.events import EventBus
     from jupyter_modelfiles.state import Database
 
     def open_catalog() -> tuple[Database, Catalog]:
         db = Database(tmp_path / "state.sqlite3")
+        events = EventBus()
         return db, Catalog(
             db,
-            EventBus(),
-            None,
+            events,
+            DownloadManager(db, events, tmp_path / "root" / ".partial"),
             tmp_path / "root",
             tmp_path / "hf",
             hf_endpoint="http://127.0.0.1:9",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pieces_os_client.models.model_download_progress import ModelDownloadProgress
 
+from jupyter_modelfiles.catalog.shapes import anaconda_download
 from jupyter_modelfiles.downloads import Job
 
 T0 = datetime(2026, 11, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
@@ -58,7 +59,7 @@ def test_lm_studio_fields_per_status() -> None:
 
 @pytest.mark.parametrize("status", ["queued", "downloading", "paused", "completed", "failed"])
 def test_anaconda_download_object(status: str) -> None:
-    shape = job(status).to_anaconda_download()
+    shape = anaconda_download([job(status)], file_id="x.gguf", model_id="org/name", filename="x")
     assert set(shape) == set(ANACONDA_DOWNLOAD)
     for name, kind in ANACONDA_DOWNLOAD.items():
         assert isinstance(shape[name], kind), name
@@ -66,6 +67,32 @@ def test_anaconda_download_object(status: str) -> None:
     assert shape["paused"] is (status == "paused")
     assert shape["downloadTimeTaken"] == 2000
     assert shape["averageMbps"] == pytest.approx(250 * 8 / 1e6 / 2)
+
+
+def test_anaconda_download_of_a_split_file_sums_its_parts() -> None:
+    first = job("downloading", file="big-00001-of-00002.gguf", active_seconds=3.0)
+    second = job("paused", file="big-00002-of-00002.gguf", downloaded_bytes=750)
+    shape = anaconda_download(
+        [first, second], file_id="big.gguf", model_id="org/name", filename="big.gguf"
+    )
+    assert shape["fileId"] == "big.gguf" and shape["filename"] == "big.gguf"
+    assert shape["transferredBytes"] == 1000 and shape["totalBytes"] == 2000
+    assert shape["downloadedRatio"] == 0.5
+    assert shape["downloadTimeTaken"] == 5000  # the parts' active seconds, summed
+    assert shape["averageMbps"] == pytest.approx(1000 * 8 / 1e6 / 5, abs=1e-3)
+    assert shape["paused"] is False  # one part still downloads
+    both = anaconda_download(
+        [job("paused"), second], file_id="big.gguf", model_id="org/name", filename="big.gguf"
+    )
+    assert both["paused"] is True
+    unknown = anaconda_download(
+        [job("queued", total_size_bytes=None)],
+        file_id="x",
+        model_id="org/name",
+        filename="x",
+        size=4000,
+    )
+    assert unknown["totalBytes"] == 4000 and unknown["downloadedRatio"] == 0.0625
 
 
 @pytest.mark.parametrize(

@@ -132,7 +132,7 @@ async def test_downloaded_hub_model_works_offline(api: Any, services: Any, hub: 
     await until(done)
     # The Hub goes away: the downloaded model is still listed, described and loadable.
     services.catalog.hub = HubSource("http://127.0.0.1:9", token=None)
-    services.catalog._enriched.clear()
+    services.catalog.enricher.cache.clear()
     r = await api("GET", "v1/models/org%2Fgated")
     assert r.code == 200 and body(r)["downloaded"] is True
     listing = body(await api("GET", "v1/models", params={"downloaded": "true"}))

@@ -1,12 +1,15 @@
 """``POST v1/models/{model_id}/load`` and ``/unload`` through the real Jupyter server.
 
-The catalog is a small real object handed to the server's ``Services`` (``resolve_local`` and,
-for one test, ``snapshot``): model id -> format and local files, 404 for unknown ids and 409
-for models not downloaded, as the catalog's contract says.
+The catalog is the server's own: a YAML manifest lists the models (their URLs are never
+fetched) and the test puts the files where the catalog keeps downloaded files
+(``<root>/models/<model key>/<file>``); Hub-shaped unknown ids reach a local fake Hub (404).
+The catalog resolves an id to its format and local files (404 unknown, 409 not downloaded),
+the runtime loads them in a worker process, and both answer with the model snapshot.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,52 +17,65 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import yaml
 
-from jupyter_modelfiles.errors import Conflict, NotFound
+from jupyter_modelfiles.catalog.local import model_key
 
 from .conftest import body
+from .hub_server import FakeHub
 from .model_files import MiB, make_gguf, make_onnx, make_safetensors
 from .openapi_check import validate_response
 
 SIZE = 24 * MiB
 BUDGET = 400 * MiB
+NOWHERE = "http://127.0.0.1:9"  # manifest URLs: the files are placed, never downloaded
+
+#: Model id -> (its file's name, the key of ``files`` placed as that file, or ``None``).
+MODELS: dict[str, tuple[str, str | None]] = {
+    "org/tiny-gguf": ("tiny-q8.gguf", "gguf"),
+    "org/tiny-safetensors": ("model.safetensors", "safetensors"),
+    "tiny-onnx": ("model.onnx", "onnx"),
+    "org/huge": ("huge.gguf", "huge"),
+    "org/pickled": ("pytorch_model.bin", "pickle"),
+    "org/remote-only": ("remote.gguf", None),
+    "org/broken": ("broken.gguf", None),  # placed by the crash test
+}
 
 
 @pytest.fixture
-def modelfiles_config() -> dict[str, Any]:
-    return {"ram_budget": BUDGET, "unload_after": 600}
+def hub() -> Iterator[FakeHub]:
+    server = FakeHub()  # knows no repository: Hub-shaped unknown ids are 404
+    yield server
+    server.close()
 
 
-class DirCatalog:
-    """Model id -> (format, files); ``None`` files means known but not downloaded."""
-
-    def __init__(self, models: dict[str, tuple[str, list[Path] | None]]):
-        self.models = models
-
-    def resolve_local(self, model_id: str) -> tuple[str, list[Path]]:
-        if model_id not in self.models:
-            raise NotFound(f"model {model_id!r} not found")
-        fmt, paths = self.models[model_id]
-        if paths is None:
-            raise Conflict(f"model {model_id!r} is not downloaded; download it first")
-        return fmt, paths
-
-
-class SnapshotCatalog(DirCatalog):
-    """A catalog that also makes snapshots (Pieces ``Model`` fields, a subset)."""
-
-    async def snapshot(self, model_id: str) -> dict[str, Any]:
-        if model_id not in self.models:
-            raise NotFound(f"model {model_id!r} not found")
-        fmt, paths = self.models[model_id]
-        return {
+@pytest.fixture
+def modelfiles_config(tmp_path: Path, hub: FakeHub) -> dict[str, Any]:
+    manifest = tmp_path / "runtime-models.yaml"
+    models = [
+        {
             "id": model_id,
             "name": model_id.rsplit("/", 1)[-1],
-            "cloud": False,
-            "downloaded": paths is not None,
-            "format": fmt,
-            "loaded": "stale value the runtime must override",
+            "files": [{"url": f"{NOWHERE}/{name}"}],
         }
+        for model_id, (name, _) in MODELS.items()
+    ]
+    manifest.write_text(yaml.safe_dump({"models": models}))
+    return {
+        "ram_budget": BUDGET,
+        "unload_after": 600,
+        "manifests": [str(manifest)],
+        "hf_endpoint": hub.url,
+        "hf_cache_dir": str(tmp_path / "hf-cache"),
+    }
+
+
+def place(services: Any, model_id: str, source: Path) -> Path:
+    """Put ``source`` where the catalog keeps the downloaded file of ``model_id``."""
+    link = services.catalog.models_dir / model_key(model_id) / MODELS[model_id][0]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(source, link)
+    return link
 
 
 @pytest.fixture(scope="module")
@@ -79,24 +95,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def catalog_models(files: dict[str, Path]) -> dict[str, tuple[str, list[Path] | None]]:
-    return {
-        "org/tiny-gguf": ("gguf", [files["gguf"]]),
-        "org/tiny-safetensors": ("safetensors", [files["safetensors"]]),
-        "tiny-onnx": ("onnx", [files["onnx"]]),
-        "org/huge": ("gguf", [files["huge"]]),
-        "org/pickled": ("pytorch", [files["pickle"]]),
-        "org/remote-only": ("gguf", None),
-    }
-
-
 @pytest.fixture
-def catalog(services: Any, files: dict[str, Path]) -> Iterator[DirCatalog]:
-    catalog = DirCatalog(catalog_models(files))
-    previous = getattr(services, "catalog", None)
-    services.catalog = catalog
-    yield catalog
-    services.catalog = previous
+def catalog(services: Any, files: dict[str, Path]) -> Any:
+    """The server's catalog, with the files of every model but the remote-only one placed."""
+    for model_id, (_, key) in MODELS.items():
+        if key is not None:
+            place(services, model_id, files[key])
+    return services.catalog
 
 
 def server_total_rss() -> int:
@@ -152,26 +157,31 @@ async def test_every_format_and_encoded_ids(
 
 
 async def test_the_catalog_snapshot_is_returned_with_the_runtime_fields(
-    api: Any, services: Any, files: dict[str, Path]
+    api: Any, services: Any, catalog: Any
 ) -> None:
-    services.catalog = SnapshotCatalog(catalog_models(files))
     try:
         snapshot = body(await api("POST", "v1/models/org/tiny-safetensors/load"))
         assert snapshot["name"] == "tiny-safetensors" and snapshot["downloaded"] is True
         assert snapshot["loaded"] is True and snapshot["loaded_rss_bytes"] > SIZE
+        # the catalog's own snapshot shows the runtime's state too
+        seen = body(await api("GET", "v1/models/org/tiny-safetensors"))
+        assert seen["loaded"] is True and seen["loaded_rss_bytes"] > SIZE
+        listed = body(await api("GET", "v1/models", params={"loaded": "true"}))
+        assert [m["id"] for m in listed["iterable"]] == ["org/tiny-safetensors"]
         snapshot = body(await api("POST", "v1/models/org/tiny-safetensors/unload"))
         assert snapshot["loaded"] is False and snapshot["cloud"] is False
+        seen = body(await api("GET", "v1/models/org/tiny-safetensors"))
+        assert seen["loaded"] is False and seen["loaded_rss_bytes"] == 0
         unknown = await api("POST", "v1/models/org/nope/unload")
         assert unknown.code == 404 and body(unknown)["error"]["code"] == "NOT_FOUND"
     finally:
         await services.runtime.unload("org/tiny-safetensors")
-        services.catalog = None
 
 
 @pytest.mark.parametrize(
     ("model_id", "status", "code", "words"),
     [
-        ("org/unknown", 404, "NOT_FOUND", "not found"),
+        ("org/unknown", 404, "NOT_FOUND", "no model"),
         ("org/remote-only", 409, "CONFLICT", "download it first"),
         ("org/huge", 409, "CONFLICT", "RAM budget"),
         ("org/pickled", 422, "UNSAFE_FORMAT", "pickle"),
@@ -192,7 +202,7 @@ async def test_a_crashing_load_leaves_the_server_up(
 ) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64)
-    catalog.models["org/broken"] = ("gguf", [broken])
+    place(services, "org/broken", broken)
     response = await api("POST", "v1/models/org/broken/load")
     assert response.code == 422
     assert body(response)["error"]["code"] == "LOAD_FAILED"
@@ -202,12 +212,10 @@ async def test_a_crashing_load_leaves_the_server_up(
     await api("POST", "v1/models/org/tiny-gguf/unload")
 
 
-async def test_without_a_catalog_load_is_a_clear_404(api: Any, services: Any) -> None:
-    previous = getattr(services, "catalog", None)
-    services.catalog = None
-    try:
-        response = await api("POST", "v1/models/org/anything/load")
-        assert response.code == 404
-        assert "catalog" in body(response)["error"]["message"]
-    finally:
-        services.catalog = previous
+async def test_a_model_the_catalog_does_not_know_is_a_clear_404(
+    api: Any, services: Any, catalog: Any
+) -> None:
+    response = await api("POST", "v1/models/anything/load")
+    assert response.code == 404
+    assert "catalog" in body(response)["error"]["message"]
+    assert services.runtime.loaded() == []

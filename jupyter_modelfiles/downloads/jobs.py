@@ -1,4 +1,8 @@
-"""Download jobs and their three public shapes (LM Studio, Anaconda, Pieces)."""
+"""Download jobs and their public shapes (LM Studio status, Pieces progress).
+
+Anaconda's ``Download`` object sums the jobs of a logical file's parts: it is built by
+:func:`jupyter_modelfiles.catalog.shapes.anaconda_download`.
+"""
 
 from __future__ import annotations
 
@@ -123,25 +127,6 @@ class Job:
         if self.completed_at is not None:
             out["completed_at"] = iso(self.completed_at)
         return out
-
-    def elapsed_seconds(self) -> float:
-        return self.active_seconds
-
-    def to_anaconda_download(self) -> dict[str, Any]:
-        """Anaconda AI Navigator ``Download``."""
-        total = self.total_size_bytes or 0
-        seconds = self.elapsed_seconds()
-        return {
-            "fileId": self.file or self.job_id,
-            "modelId": self.model_id or "",
-            "filename": self.file or Path(self.dest).name,
-            "downloadedRatio": (min(1.0, self.downloaded_bytes / total) if total else 0.0),
-            "transferredBytes": self.downloaded_bytes,
-            "totalBytes": total,
-            "paused": self.status == "paused",
-            "downloadTimeTaken": round(seconds * 1000),
-            "averageMbps": (self.downloaded_bytes * 8 / 1e6 / seconds) if seconds > 0 else 0.0,
-        }
 
     def to_pieces_progress(self) -> dict[str, Any]:
         """Pieces ``ModelDownloadProgress`` plus our fields."""

@@ -12,19 +12,21 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..catalog.service import Catalog
 from ..errors import InvalidRequest
 from .base import ModelFilesHandler, path_id
 
 
 class CatalogHandler(ModelFilesHandler):
-    """Base of the catalog routes: reaches the ``Catalog`` service."""
+    """Base of the catalog routes: reaches the ``Catalog`` service and the runtime's info."""
 
     @property
-    def catalog(self) -> Any:
-        catalog = getattr(self.services, "catalog", None) or self.services.extra.get("catalog")
-        if catalog is None:
-            raise web.HTTPError(404, "the model catalog is not configured")
-        return catalog
+    def catalog(self) -> Catalog:
+        return self.services.catalog
+
+    def runtime_info(self) -> dict[str, dict[str, Any]]:
+        """The runtime's info of every loaded model, by id (what snapshots show of memory)."""
+        return {info["id"]: info for info in self.services.runtime.loaded()}
 
 
 class ModelsHandler(CatalogHandler):
@@ -42,13 +44,15 @@ class ModelsHandler(CatalogHandler):
             loaded=self.query_bool("loaded"),
             page=self.query_int("page", 1, minimum=1, maximum=100_000),
             page_size=self.query_int("page_size", 50, minimum=1, maximum=200),
+            runtime=self.runtime_info(),
         )
         self.write_json(result)
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.write_json(await self.catalog.register_custom(self.json_body()), status=201)
+        snapshot = await self.catalog.register_custom(self.json_body(), runtime=self.runtime_info())
+        self.write_json(snapshot, status=201)
 
 
 class ModelUpdateHandler(CatalogHandler):
@@ -57,7 +61,9 @@ class ModelUpdateHandler(CatalogHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.write_json(await self.catalog.update_custom(self.json_body()))
+        self.write_json(
+            await self.catalog.update_custom(self.json_body(), runtime=self.runtime_info())
+        )
 
 
 class LMStudioDownloadHandler(CatalogHandler):
@@ -80,13 +86,17 @@ class ModelHandler(CatalogHandler):
     @web.authenticated
     @authorized
     async def get(self, model_id: str) -> None:
-        self.write_json(await self.catalog.snapshot(path_id(model_id)))
+        self.write_json(await self.catalog.snapshot(path_id(model_id), runtime=self.runtime_info()))
 
     @web.authenticated
     @authorized
     async def delete(self, model_id: str) -> None:
         forget = bool(self.query_bool("forget"))
-        self.write_json(await self.catalog.delete_local(path_id(model_id), forget=forget))
+        self.write_json(
+            await self.catalog.delete_local(
+                path_id(model_id), forget=forget, runtime=self.runtime_info()
+            )
+        )
 
 
 class ModelFilesListHandler(CatalogHandler):
@@ -134,7 +144,10 @@ class ModelDownloadHandler(CatalogHandler):
     async def post(self, model_id: str) -> None:
         body = self.json_body()
         snapshot = await self.catalog.download_model(
-            path_id(model_id), files=body.get("files"), quantization=body.get("quantization")
+            path_id(model_id),
+            files=body.get("files"),
+            quantization=body.get("quantization"),
+            runtime=self.runtime_info(),
         )
         self.write_json(snapshot)
 
@@ -145,7 +158,9 @@ class ModelDownloadCancelHandler(CatalogHandler):
     @web.authenticated
     @authorized
     async def post(self, model_id: str) -> None:
-        self.write_json(await self.catalog.cancel_model(path_id(model_id)))
+        self.write_json(
+            await self.catalog.cancel_model(path_id(model_id), runtime=self.runtime_info())
+        )
 
 
 _M = r"/modelfiles/v1/models"

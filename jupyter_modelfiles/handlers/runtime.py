@@ -13,13 +13,15 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .base import ModelFilesHandler, path_id
+from .base import path_id
+from .models import CatalogHandler
 
 
-class _RuntimeHandler(ModelFilesHandler):
-    @property
-    def catalog(self) -> Any:
-        return getattr(self.services, "catalog", None) or self.services.extra.get("catalog")
+class _RuntimeHandler(CatalogHandler):
+    async def snapshot(self, model_id: str) -> dict[str, Any]:
+        """The catalog's snapshot of ``model_id`` with the runtime's fields on top."""
+        snapshot = await self.catalog.snapshot(model_id, runtime=self.runtime_info())
+        return {**snapshot, **self.services.runtime.runtime_fields(model_id)}
 
 
 class ModelLoadHandler(_RuntimeHandler):
@@ -28,8 +30,10 @@ class ModelLoadHandler(_RuntimeHandler):
     @web.authenticated
     @authorized
     async def post(self, model_id: str) -> None:
-        snapshot = await self.services.runtime.load_model(self.catalog, path_id(model_id))
-        self.write_json(snapshot)
+        model_id = path_id(model_id)
+        fmt, paths = await self.catalog.resolve_local(model_id)
+        await self.services.runtime.load(model_id, fmt, paths)
+        self.write_json(await self.snapshot(model_id))
 
 
 class ModelUnloadHandler(_RuntimeHandler):
@@ -38,8 +42,9 @@ class ModelUnloadHandler(_RuntimeHandler):
     @web.authenticated
     @authorized
     async def post(self, model_id: str) -> None:
-        snapshot = await self.services.runtime.unload_model(self.catalog, path_id(model_id))
-        self.write_json(snapshot)
+        model_id = path_id(model_id)
+        await self.services.runtime.unload(model_id)
+        self.write_json(await self.snapshot(model_id))  # unknown to the catalog: 404
 
 
 # These must come before a catch-all ``v1/models/(?P<model_id>.+)`` route in the table.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..events import EventBus
 from .loaders import LoaderRegistry, LoadFailed, registry
 
@@ -405,6 +404,8 @@ class RuntimeManager:
 
     async def unload(self, model_id: str, *, reason: str = "unload") -> dict[str, Any]:
         """End the worker of ``model_id`` (a no-op if it is not loaded)."""
+        if model_id not in self._loaded and model_id not in self._model_locks:
+            return {"id": model_id, "loaded": False, "loaded_rss_bytes": 0}  # never loaded
         async with self._lock_of(model_id):
             return await self._unload_locked(model_id, reason=reason)
 
@@ -475,7 +476,7 @@ class RuntimeManager:
         for entry in entries:
             await asyncio.to_thread(entry.worker.stop, 2.0)
 
-    # -- snapshots for the REST routes ------------------------------------------------------
+    # -- what the REST routes report --------------------------------------------------------
     def _info(self, entry: _Loaded) -> dict[str, Any]:
         return {
             "id": entry.model_id,
@@ -505,38 +506,3 @@ class RuntimeManager:
             key: info[key]
             for key in ("loaded", "loaded_rss_bytes", "load_time_ms", "loaded_at", "pid")
         }
-
-    async def snapshot(self, catalog: Any, model_id: str) -> dict[str, Any]:
-        """The catalog's snapshot of ``model_id`` (if it has one) with the runtime fields."""
-        runtime = self.runtime_fields(model_id)
-        make = getattr(catalog, "snapshot", None) if catalog is not None else None
-        if make is None:
-            info = self.info(model_id) or {}
-            return {"id": model_id, **info, **runtime}
-        snap = await _call(make, model_id)
-        return {**snap, **runtime}
-
-    async def load_model(self, catalog: Any, model_id: str) -> dict[str, Any]:
-        """``POST v1/models/{id}/load``: resolve the local files, load, return the snapshot."""
-        if catalog is None or not hasattr(catalog, "resolve_local"):
-            raise NotFound(f"model {model_id!r} not found: no model catalog is configured")
-        fmt, paths = await _call(catalog.resolve_local, model_id)
-        await self.load(model_id, fmt, list(paths))
-        return await self.snapshot(catalog, model_id)
-
-    async def unload_model(self, catalog: Any, model_id: str) -> dict[str, Any]:
-        """``POST v1/models/{id}/unload``: free it; unknown models are 404 when not loaded."""
-        if model_id not in self._loaded and catalog is not None:
-            await self.snapshot(catalog, model_id)  # the catalog raises NotFound if unknown
-        await self.unload(model_id)
-        return await self.snapshot(catalog, model_id)
-
-
-async def _call(fn: Any, *args: Any) -> Any:
-    """Call a sync (in a thread) or async service method."""
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args)
-    result = await asyncio.to_thread(fn, *args)
-    if inspect.isawaitable(result):
-        return await result
-    return result

@@ -1,0 +1,211 @@
+"""The catalog's own state: its three SQLite tables and the local copies of model files.
+
+``catalog_custom_models`` (registered by users), ``catalog_known_models`` (definitions of models
+with local files, for offline snapshots) and ``catalog_local_files`` (one row per published part:
+where it is linked and which blob holds its bytes). Where the bytes live on disk is
+:mod:`.local`'s business; this module records them and finds them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..downloads.jobs import Job
+from ..state import Database
+from . import local
+from .models import CatalogModel, FilePart
+from .shapes import FileState
+
+SCHEMA = [
+    """
+    CREATE TABLE catalog_custom_models (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE catalog_local_files (
+        model_id TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        path TEXT NOT NULL,
+        blob TEXT NOT NULL,
+        sha256 TEXT,
+        size INTEGER,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (model_id, filename)
+    );
+    CREATE INDEX catalog_local_files_sha256 ON catalog_local_files (sha256);
+    CREATE INDEX catalog_local_files_blob ON catalog_local_files (blob);
+    CREATE TABLE catalog_known_models (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """
+]
+
+
+def _model(row: Any) -> CatalogModel:
+    return CatalogModel.from_json(json.loads(row["data"]))
+
+
+class LocalState:
+    """Custom and known model definitions, and the model files stored on this machine."""
+
+    def __init__(self, db: Database, models_dir: Path, hf_cache_dir: Path):
+        self.db = db
+        self.models_dir = models_dir
+        self.hf_cache_dir = hf_cache_dir
+        db.migrate("catalog", SCHEMA)
+
+    # -- custom models -------------------------------------------------------------------
+    async def custom(self, model_id: str) -> CatalogModel | None:
+        row = await self.db.fetchone(
+            "SELECT data FROM catalog_custom_models WHERE id = ?", (model_id,)
+        )
+        return _model(row) if row else None
+
+    async def customs(self) -> list[CatalogModel]:
+        rows = await self.db.fetchall("SELECT data FROM catalog_custom_models ORDER BY created_at")
+        return [_model(row) for row in rows]
+
+    async def insert_custom(self, model: CatalogModel) -> None:
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO catalog_custom_models (id, data, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?)",
+            (model.id, json.dumps(model.to_json()), now, now),
+        )
+
+    async def update_custom(self, model: CatalogModel) -> None:
+        await self.db.execute(
+            "UPDATE catalog_custom_models SET data = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(model.to_json()), time.time(), model.id),
+        )
+
+    async def delete_custom(self, model_id: str) -> None:
+        await self.db.execute("DELETE FROM catalog_custom_models WHERE id = ?", (model_id,))
+
+    # -- known models (definitions of models with local files) ---------------------------
+    async def known(self, model_id: str) -> CatalogModel | None:
+        row = await self.db.fetchone(
+            "SELECT data FROM catalog_known_models WHERE id = ?", (model_id,)
+        )
+        return _model(row) if row else None
+
+    async def known_with_files(self) -> list[CatalogModel]:
+        """Known models that have at least one local file, by id."""
+        rows = await self.db.fetchall(
+            "SELECT k.data FROM catalog_known_models k WHERE EXISTS "
+            "(SELECT 1 FROM catalog_local_files f WHERE f.model_id = k.id) ORDER BY k.id"
+        )
+        return [_model(row) for row in rows]
+
+    async def remember(self, model: CatalogModel) -> None:
+        """Keep the definition of a model with local files (for offline snapshots)."""
+        if model.source == "custom":
+            return
+        await self.db.execute(
+            "INSERT OR REPLACE INTO catalog_known_models (id, data, updated_at) VALUES (?, ?, ?)",
+            (model.id, json.dumps(model.to_json()), time.time()),
+        )
+
+    # -- local files ---------------------------------------------------------------------
+    def part_local(self, model: CatalogModel, part: FilePart) -> Path | None:
+        """The local copy of ``part`` where this model expects it, or ``None`` (blocking)."""
+        if model.source == "hub" and model.repo_id:
+            return local.hub_cached(self.hf_cache_dir, model.repo_id, part.filename, model.revision)
+        try:
+            link = self.link_path(model, part)
+        except ValueError:
+            return None
+        return link if link.exists() else None
+
+    def link_path(self, model: CatalogModel, part: FilePart) -> Path:
+        """Where a non-Hub part is linked: ``<root>/models/<model key>/<filename>``."""
+        return self.models_dir / local.model_key(model.id) / local.safe_relpath(part.filename)
+
+    async def local_bytes(self, model: CatalogModel, part: FilePart) -> Path | None:
+        """A local copy of ``part``: its own, or the same SHA-256 stored for another model."""
+        path = await asyncio.to_thread(self.part_local, model, part)
+        if path is None and part.sha256:
+            path = await self.blob_with_sha(part.sha256)
+        return path
+
+    async def blob_with_sha(self, sha256: str) -> Path | None:
+        rows = await self.db.fetchall(
+            "SELECT blob FROM catalog_local_files WHERE sha256 = ?", (sha256,)
+        )
+        for row in rows:
+            path = Path(row["blob"])
+            if await asyncio.to_thread(path.exists):
+                return path
+        return None
+
+    async def states(self, model: CatalogModel, jobs: list[Job]) -> dict[str, FileState]:
+        """Each logical file's local copies and the jobs of its parts."""
+
+        def compute() -> dict[str, FileState]:
+            out = {}
+            for entry in model.files:
+                names = {p.filename for p in entry.parts}
+                out[entry.id] = FileState(
+                    [self.part_local(model, p) for p in entry.parts],
+                    [j for j in jobs if j.file in names],
+                )
+            return out
+
+        return await asyncio.to_thread(compute)
+
+    async def record_file(
+        self,
+        model_id: str,
+        filename: str,
+        path: Path,
+        blob: Path,
+        sha256: str | None,
+        size: int | None,
+    ) -> None:
+        """Record a published part: ``path`` is what users see, ``blob`` holds the bytes."""
+        if size is None:
+            size = (await asyncio.to_thread(blob.stat)).st_size
+        await self.db.execute(
+            "INSERT OR REPLACE INTO catalog_local_files "
+            "(model_id, filename, path, blob, sha256, size, created_at) VALUES (?,?,?,?,?,?,?)",
+            (model_id, filename, str(path), str(blob), sha256, size, time.time()),
+        )
+
+    async def delete_parts(self, model: CatalogModel, parts: list[FilePart]) -> None:
+        """Remove the recorded local copies of ``parts`` (a blob goes with its last link)."""
+        names = [p.filename for p in parts]
+        rows = (
+            await self.db.fetchall(
+                f"SELECT filename, path, blob FROM catalog_local_files WHERE model_id = ? "
+                f"AND filename IN ({','.join('?' * len(names))})",
+                (model.id, *names),
+            )
+            if names
+            else []
+        )
+        for row in rows:
+            await self.db.execute(
+                "DELETE FROM catalog_local_files WHERE model_id = ? AND filename = ?",
+                (model.id, row["filename"]),
+            )
+            others = await self.db.fetchone(
+                "SELECT 1 FROM catalog_local_files WHERE blob = ? LIMIT 1", (row["blob"],)
+            )
+            await asyncio.to_thread(
+                _remove, Path(row["path"]), None if others else Path(row["blob"])
+            )
+
+
+def _remove(link: Path, blob: Path | None) -> None:
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    if blob is not None and blob.exists() and blob != link:
+        blob.unlink()
