@@ -74,9 +74,10 @@ def _api(jp_fetch: Any, *, strict: bool) -> Api:
 def api(jp_fetch: Any) -> Api:
     """``await api(method, "v1/files", ...)`` under ``modelfiles/``; never raises on 4xx.
 
-    Every JSON response is validated against the OpenAPI document for its route and status.
+    Every JSON response is validated against the OpenAPI document for its route and status,
+    strictly: a response may carry no field its documented schema omits.
     """
-    return _api(jp_fetch, strict=False)
+    return _api(jp_fetch, strict=True)
 
 
 @pytest.fixture

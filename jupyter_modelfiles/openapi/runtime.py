@@ -13,10 +13,7 @@ _REASONS = {
     422: "Format unsupported or unsafe (pickle), or the loader failed or crashed",
     502: "The catalog's remote source (e.g. the Hugging Face Hub) failed",
 }
-_SNAPSHOT = json_response(
-    {"anyOf": [ref("Model"), ref("ModelLoadState")]},
-    "The model snapshot with its memory state",
-)
+_SNAPSHOT = json_response(ref("Model"), "The model snapshot with its memory state")
 
 MEMORY_PROPERTIES: dict[str, Schema] = {
     "loaded_rss_bytes": {
@@ -32,22 +29,7 @@ MEMORY_PROPERTIES: dict[str, Schema] = {
 }
 """What the runtime adds to a model snapshot about its memory."""
 
-SCHEMAS: dict[str, Schema] = {
-    "ModelLoadState": {
-        "type": "object",
-        "description": "The runtime's view of a model when no catalog snapshot is at hand.",
-        "required": ["id", "loaded", "loaded_rss_bytes"],
-        "properties": {
-            "id": {"type": "string"},
-            "loaded": {"type": "boolean"},
-            **MEMORY_PROPERTIES,
-            "format": {"type": "string"},
-            "estimated_bytes": {"type": "integer", "description": "the RAM estimate"},
-            "idle_seconds": {"type": "number"},
-            "summary": {"type": "object", "description": "what the loader reports"},
-        },
-    },
-}
+SCHEMAS: dict[str, Schema] = {}
 
 PATHS: dict[str, Any] = {
     "/v1/models/{model_id}/load": {
