@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..downloads.jobs import LIVE, RUNNING
 from ..downloads.manager import DownloadRequest
 from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound, UpstreamError
+from ..formatting import bytes_descriptor
 from ..events import EventBus
 from ..state import Database
 from . import local
@@ -28,7 +30,7 @@ from .headers import (
 from .hub import HubSource
 from .manifest import load_manifest, model_from_dict
 from .models import CatalogModel, FilePart, ModelFileSet
-from .parsing import readable_bytes, recommended
+from .parsing import recommended
 from .ram import max_ram_usage
 
 SCHEMA = [
@@ -59,7 +61,7 @@ SCHEMA = [
     """
 ]
 
-ACTIVE = ("queued", "downloading", "paused")
+ACTIVE = LIVE
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SLUG = re.compile(r"[^a-z0-9._-]+")
 
@@ -318,7 +320,7 @@ class Catalog:
     async def _jobs(self, model_id: str) -> list[Any]:
         if self.downloads is None:
             return []
-        return list(await self.downloads.list(model_id=model_id))
+        return list(await self.downloads.list_jobs(model_id=model_id))
 
     def _runtime_info(self, model_id: str) -> dict[str, Any]:
         if self.runtime is None:
@@ -349,7 +351,7 @@ class Catalog:
             "transferredBytes": transferred,
             "totalBytes": total,
             "paused": any(j.status == "paused" for j in jobs)
-            and not any(j.status in ("queued", "downloading") for j in jobs),
+            and not any(j.status in RUNNING for j in jobs),
             "downloadTimeTaken": round(taken * 1000.0, 1),
             "averageMbps": round(transferred * 8 / 1e6 / taken, 3) if taken > 0 else 0.0,
         }
@@ -368,7 +370,7 @@ class Catalog:
         statuses = {j.status for j in jobs}
         if state.downloaded:
             status = "completed"
-        elif statuses & {"queued", "downloading"}:
+        elif statuses & set(RUNNING):
             status = "in_progress"
         elif "paused" in statuses:
             status = "paused"
@@ -435,12 +437,12 @@ class Catalog:
             "cpu": True,
             "custom": model.custom,
             "downloaded": bool(local_sets),
-            "downloading": any(j.status in ("queued", "downloading") for j in jobs),
+            "downloading": any(j.status in RUNNING for j in jobs),
             "loaded": bool(runtime.get("loaded", False)),
             "quantization": quant,
             "parameters": model.parameters,
-            "ram": {"value": int(ram), "readable": readable_bytes(ram)},
-            "bytes": {"value": int(size), "readable": readable_bytes(size)},
+            "ram": bytes_descriptor(ram),
+            "bytes": bytes_descriptor(size),
             "foundation": "UNKNOWN",
             "provider": "HUGGING_FACE" if model.source == "hub" else "UNKNOWN",
             "type": _model_type(quant),

@@ -13,7 +13,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..downloads.jobs import pieces_progress
+from ..downloads.jobs import STATUS_GROUPS, STATUSES, pieces_progress
 from ..downloads.manager import DownloadManager
 from ..errors import InvalidRequest, ModelFilesError
 from ..events import Event, EventFilter
@@ -52,7 +52,7 @@ class DownloadsHandler(_DownloadsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = await self.downloads.list(
+        jobs = await self.downloads.list_jobs(
             model_id=self.query_str("model_id"), status=self.query_str("status")
         )
         self.write_json({"object": "list", "data": [job.to_dict() for job in jobs]})
@@ -222,7 +222,7 @@ class ModelProgressSocket(_EventSocket):
         return pieces_progress(event.payload)
 
     async def initial(self) -> list[dict[str, Any]]:
-        jobs = await self.services.downloads.list(model_id=self.model_id)
+        jobs = await self.services.downloads.list_jobs(model_id=self.model_id)
         return [job.to_pieces_progress() for job in jobs]
 
 
@@ -260,10 +260,7 @@ _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": 
 
 _STATUS_PROPS: dict[str, Any] = {
     "job_id": {"type": "string"},
-    "status": {
-        "type": "string",
-        "enum": ["queued", "downloading", "paused", "completed", "failed", "cancelled"],
-    },
+    "status": {"type": "string", "enum": list(STATUSES)},
     "downloaded_bytes": {"type": "integer", "minimum": 0},
     "total_size_bytes": {"type": "integer", "minimum": 0},
     "started_at": {"type": "string", "format": "date-time"},
@@ -311,7 +308,7 @@ OPENAPI: dict[str, Any] = {
             "required": ["downloading", "queued", "paused", "completed", "failed"],
             "properties": {
                 group: {"type": "array", "items": _ref("DownloadJobStatus")}
-                for group in ("downloading", "queued", "paused", "completed", "failed", "cancelled")
+                for group in STATUS_GROUPS
             },
         },
         "PartialFile": {

@@ -17,6 +17,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..defaults import upload_too_large
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
 from ..files.models import PURPOSES, FileRecord, ListQuery
 from ..files.names import is_valid_id
@@ -69,11 +70,7 @@ class FilesHandler(ModelFilesHandler):
         store = self.services.files
         limit = store.max_upload_size + MULTIPART_SLACK
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
-                f"the upload ({int(declared)} bytes) is larger than the limit of "
-                f"{store.max_upload_size} bytes; ask an admin to raise "
-                "ModelFilesApp.max_upload_size"
-            )
+            raise PayloadTooLarge(upload_too_large(store.max_upload_size, int(declared)))
         self.request.connection.set_max_body_size(limit)  # type: ignore[attr-defined]
         self._buffer = bytearray()
         self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
