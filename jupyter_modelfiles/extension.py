@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +225,23 @@ class ModelFilesApp(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     async def stop_extension(self) -> None:
-        if self.services is None:
+        """Close every service; one that fails is logged and the others still close."""
+        services, self.services = self.services, None
+        if services is None:
             return
-        if self.services.runtime is not None:
-            await self.services.runtime.close()
-        await self.services.downloads.close()
-        await self.services.files.close()
-        self.services.db.close()
-        self.services = None
+        closers: list[tuple[str, Callable[[], Any] | None]] = [
+            ("runtime", services.runtime.close if services.runtime is not None else None),
+            ("catalog", getattr(services.catalog, "close", None)),
+            ("downloads", services.downloads.close),
+            ("files", services.files.close),
+            ("database", services.db.close),
+        ]
+        for name, close in closers:
+            if close is None:
+                continue
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.log.exception("jupyter-modelfiles: closing the %s failed", name)
