@@ -19,7 +19,7 @@ from tornado import web
 
 from ..defaults import upload_too_large
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
-from ..files.models import PURPOSES, FileRecord, ListQuery
+from ..files.models import PURPOSES, FileRecord, ListQuery, purposes_payload
 from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
 from .base import ModelFilesHandler, path_id
@@ -274,6 +274,15 @@ class SignedContentHandler(_ContentMixin):
         await self.serve(await store.get(file_id))
 
 
+class FilePurposesHandler(ModelFilesHandler):
+    """``GET v1/files/purposes``: the purposes an upload may name (one list for every face)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(purposes_payload())
+
+
 class FileUrlHandler(ModelFilesHandler):
     """``GET v1/files/{file_id}/url?expiry=H``: an absolute signed URL (Mistral)."""
 
@@ -331,6 +340,7 @@ def _etags(header: str) -> set[str]:
 _ID = r"(?P<file_id>[^/]+)"
 default_handlers: list[tuple[str, Any]] = [
     (r"/modelfiles/v1/files/?", FilesHandler),
+    (r"/modelfiles/v1/files/purposes", FilePurposesHandler),
     (rf"/modelfiles/v1/files/{_ID}/content", FileContentHandler),
     (rf"/modelfiles/v1/files/{_ID}/url", FileUrlHandler),
     (rf"/modelfiles/v1/signed/files/{_ID}/content", SignedContentHandler),
@@ -430,6 +440,15 @@ OPENAPI: dict[str, Any] = {
                 "deleted": {"type": "boolean"},
             },
         },
+        "FilePurposes": {
+            "type": "object",
+            "required": ["object", "data", "default"],
+            "properties": {
+                "object": {"type": "string", "enum": ["list"]},
+                "data": {"type": "array", "items": {"type": "string", "enum": list(PURPOSES)}},
+                "default": {"type": "string", "enum": list(PURPOSES)},
+            },
+        },
         "SignedUrl": {
             "type": "object",
             "required": ["url"],
@@ -496,6 +515,12 @@ OPENAPI: dict[str, Any] = {
                     {"name": "include_total", "in": "query", "schema": {"type": "boolean"}},
                 ],
                 "responses": {"200": _json("FileList"), **_error_responses(400, 403)},
+            },
+        },
+        "/v1/files/purposes": {
+            "get": {
+                "operationId": "list_file_purposes",
+                "responses": {"200": _json("FilePurposes"), **_error_responses(403)},
             },
         },
         "/v1/files/{file_id}": {

@@ -67,6 +67,7 @@ export const routes = {
       purpose: query.purpose
     }),
   upload: (): string => `${API_ROOT}/files`,
+  filePurposes: (): string => `${API_ROOT}/files/purposes`,
   file: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}`,
   fileContent: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}/content`,
   fileUrl: (fileId: string, expiryHours = 24): string =>

@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { formatBytes, formatEta, formatPercent, formatSpeed, formatTimestamp, fraction } from './format';
-import { PURPOSES, SidebarModel, SidebarState } from './model';
+import { SidebarModel, SidebarState } from './model';
 import { Job, JOB_GROUPS, jobCount, jobLabel, Model, pageCount } from './state';
 
 function useModelState(model: SidebarModel): SidebarState {
@@ -335,7 +335,7 @@ async function confirmDelete(name: string): Promise<boolean> {
 
 function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
   const [search, setSearch] = React.useState(state.files.search);
-  const [purpose, setPurpose] = React.useState('user_data');
+  const [purpose, setPurpose] = React.useState(state.defaultPurpose);
   const [dragging, setDragging] = React.useState(false);
   const input = React.useRef<HTMLInputElement>(null);
   const files = state.files;
@@ -372,7 +372,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
       >
         <div className="jp-ModelFiles-toolbar">
           <select aria-label="Purpose of uploaded files" value={purpose} onChange={ev => setPurpose(ev.target.value)}>
-            {PURPOSES.map(p => (
+            {state.purposes.map(p => (
               <option key={p} value={p}>
                 {p}
               </option>
@@ -447,7 +447,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
           onChange={ev => void sidebar.loadFiles({ purpose: ev.target.value })}
         >
           <option value="">all purposes</option>
-          {PURPOSES.map(p => (
+          {state.purposes.map(p => (
             <option key={p} value={p}>
               {p}
             </option>
