@@ -278,9 +278,7 @@ export class SidebarModel {
 
   async downloadModel(modelId: string, files?: string[]): Promise<void> {
     await this._busy(`model:${modelId}`, 'models', async () => {
-      const snapshot = await this.client.request<Record<string, unknown>>(
-        requests.downloadModel(modelId, files)
-      );
+      const snapshot = await this.client.request<Record<string, unknown>>(requests.downloadModel(modelId, files));
       if (snapshot && typeof snapshot === 'object') {
         this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
         const jobs = Array.isArray(snapshot.jobs) ? (snapshot.jobs as Job[]) : [];
@@ -296,9 +294,7 @@ export class SidebarModel {
   }
 
   async cancelModelDownload(modelId: string): Promise<void> {
-    await this._busy(`model:${modelId}`, 'models', () =>
-      this.client.request(requests.cancelModelDownload(modelId))
-    );
+    await this._busy(`model:${modelId}`, 'models', () => this.client.request(requests.cancelModelDownload(modelId)));
   }
 
   async modelAction(modelId: string, action: ModelAction): Promise<void> {
@@ -391,9 +387,7 @@ export class SidebarModel {
     const work: Promise<void>[] = [];
     for (const file of files) {
       const key = ++this._uploadKey;
-      const handle = this.client.upload(file, purpose, (loaded, total) =>
-        this._patchUpload(key, { loaded, total })
-      );
+      const handle = this.client.upload(file, purpose, (loaded, total) => this._patchUpload(key, { loaded, total }));
       const item: UploadItem = {
         key,
         name: file.name,

@@ -21,7 +21,7 @@ describe('formatBytes', () => {
 
 describe('formatSpeed', () => {
   it('formats bytes per second and hides zero', () => {
-    expect(formatSpeed(9834240.879725136)).toBe('9.38 MiB/s');
+    expect(formatSpeed(9834240.879725136)).toBe('9.4 MiB/s');
     expect(formatSpeed(0)).toBe('');
     expect(formatSpeed(undefined)).toBe('');
   });

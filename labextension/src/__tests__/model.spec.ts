@@ -49,7 +49,8 @@ describe('SidebarModel', () => {
     routes = {};
     server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      seen.push(`${req.method} ${req.url}`);
+      // ServerConnection adds a cache-busting timestamp to the query: leave it out.
+      seen.push(`${req.method} ${(req.url ?? '').replace(/[?&]\d+$/, '')}`);
       const route = routes[`${req.method} ${path}`];
       if (route) {
         route(req, res);
