@@ -56,12 +56,12 @@ class ModelFilesApp(ExtensionApp):
 
     signed_url_default_expiry_hours = Float(
         defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
-        help="Lifetime of a signed file URL when the request names no expiry."
+        help="Lifetime of a signed file URL when the request names no expiry.",
     ).tag(config=True)
 
     signed_url_max_expiry_hours = Float(
         defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
-        help="Longest lifetime a signed file URL may be given."
+        help="Longest lifetime a signed file URL may be given.",
     ).tag(config=True)
 
     ram_budget = Int(
@@ -114,17 +114,17 @@ class ModelFilesApp(ExtensionApp):
 
     max_concurrent_downloads = Int(
         defaults.MAX_CONCURRENT_DOWNLOADS,
-        help="How many download jobs run at the same time; the others wait in the queue."
+        help="How many download jobs run at the same time; the others wait in the queue.",
     ).tag(config=True)
 
     connections_per_download = Int(
         defaults.CONNECTIONS_PER_DOWNLOAD,
-        help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB)."
+        help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB).",
     ).tag(config=True)
 
     download_stall_timeout = Float(
         defaults.DOWNLOAD_STALL_TIMEOUT,
-        help="Seconds without data (or far too slow) before a connection is retried."
+        help="Seconds without data (or far too slow) before a connection is retried.",
     ).tag(config=True)
 
     download_rate_limit = Int(0, help="Per-file download rate limit in bytes/s; 0 means none.").tag(
@@ -197,10 +197,12 @@ class ModelFilesApp(ExtensionApp):
         self.settings["modelfiles"] = self.services
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).
+        serverapp = self.serverapp
+        assert serverapp is not None  # initialize_settings runs inside a server
         os.environ["JUPYTER_MODELFILES_URL"] = url_path_join(
-            self.serverapp.connection_url, "modelfiles/"
+            serverapp.connection_url, "modelfiles/"
         )
-        os.environ["JUPYTER_MODELFILES_TOKEN"] = self.serverapp.identity_provider.token or ""
+        os.environ["JUPYTER_MODELFILES_TOKEN"] = serverapp.identity_provider.token or ""
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
         try:
             asyncio.get_running_loop()

@@ -145,7 +145,9 @@ async def test_progress_events_are_throttled_and_monotonic(tmp_path: Path, origi
     await jobs.close()
 
 
-async def test_engine_config_given_is_kept_and_never_changed(tmp_path: Path, origin: Origin) -> None:
+async def test_engine_config_given_is_kept_and_never_changed(
+    tmp_path: Path, origin: Origin
+) -> None:
     """``engine_config`` is the caller's: fields it sets survive, the object is not mutated."""
     given = EngineConfig(connections=7, stall_timeout=5.0, rate_limit=123_456, min_piece=MiB)
     jobs = DownloadManager(
@@ -164,7 +166,9 @@ async def test_engine_config_given_is_kept_and_never_changed(tmp_path: Path, ori
     )
     assert tuned.engine_config.connections == 2
     assert tuned.engine_config.stall_timeout == 5.0
-    assert given == EngineConfig(connections=7, stall_timeout=5.0, rate_limit=123_456, min_piece=MiB)
+    assert given == EngineConfig(
+        connections=7, stall_timeout=5.0, rate_limit=123_456, min_piece=MiB
+    )
     # The config reaches the engine that runs a job: the file downloads with its settings.
     origin.add("small.bin", 2 * MiB)
     await jobs.start()

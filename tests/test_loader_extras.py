@@ -67,7 +67,8 @@ def test_base_install_imports_without_any_loader_package() -> None:
         import jupyter_modelfiles.extension, jupyter_modelfiles.handlers
         import jupyter_modelfiles.catalog.service, jupyter_modelfiles.catalog.headers
         import jupyter_modelfiles.downloads, jupyter_modelfiles.client
-        heavy = sorted(m for m in ("numpy", "gguf", "safetensors", "onnxruntime") if m in sys.modules)
+        names = ("numpy", "gguf", "safetensors", "onnxruntime")
+        heavy = sorted(m for m in names if m in sys.modules)
         print(json.dumps({"heavy": heavy}))
         """,
     )
@@ -159,7 +160,7 @@ def test_ggml_tables_match_the_gguf_package() -> None:
     """Our copy of the GGUF numbers agrees with the ``gguf`` package (installed in tests)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
-    assert ggml.VALUE_TYPE_NAMES == {v.value: v.name for v in GGUFValueType}
+    assert {v.value: v.name for v in GGUFValueType} == ggml.VALUE_TYPE_NAMES
     sizes = {int(q): (GGMLQuantizationType(q).name, *GGML_QUANT_SIZES[q]) for q in GGML_QUANT_SIZES}
     assert {k: sizes.get(k) for k in ggml.GGML_TYPES} == ggml.GGML_TYPES
     file_types = {f.value: f.name for f in LlamaFileType}

@@ -152,15 +152,19 @@ class _Cursor:
                 raw = self.take(size * count)
                 if count > _KEEP_ARRAY:
                     return {
-                "array_of": ggml.VALUE_TYPE_NAMES[item_type],
-                "length": count,
-            }
+                        "array_of": ggml.VALUE_TYPE_NAMES[item_type],
+                        "length": count,
+                    }
                 return list(struct.unpack(f"<{count}{_SCALARS[item_type][1]}", raw))
             items = [self.value(item_type) for _ in range(count)]
-            return items if count <= _KEEP_ARRAY else {
-                "array_of": ggml.VALUE_TYPE_NAMES[item_type],
-                "length": count,
-            }
+            return (
+                items
+                if count <= _KEEP_ARRAY
+                else {
+                    "array_of": ggml.VALUE_TYPE_NAMES[item_type],
+                    "length": count,
+                }
+            )
         return self.unpack(_SCALARS[vtype])
 
 

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlparse
 from ..downloads.jobs import LIVE, RUNNING
 from ..downloads.manager import DownloadRequest
 from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound, UpstreamError
-from ..formatting import bytes_descriptor
 from ..events import EventBus
+from ..formatting import bytes_descriptor
 from ..state import Database
 from . import local
 from .headers import (

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 #: A job's status: the one definition; the API document, the faces and the SQL use it.
 JobStatus = Literal["queued", "downloading", "paused", "completed", "failed", "cancelled"]
@@ -41,7 +41,7 @@ def job_status(value: str) -> JobStatus:
     """``value`` as a :data:`JobStatus`; ``ValueError`` for anything else."""
     if value not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
-    return cast(JobStatus, value)
+    return value
 
 
 def new_job_id() -> str:

@@ -86,7 +86,7 @@ class Loader:
             raise LoaderNotInstalled(
                 f"loading {self.format} files needs {', '.join(missing)}, which "
                 f"{'is' if len(missing) == 1 else 'are'} not installed: "
-                f"pip install \"jupyter-modelfiles[{self.extra or self.format}]\" "
+                f'pip install "jupyter-modelfiles[{self.extra or self.format}]" '
                 "(or [all] for every format), then restart the server or kernel"
             )
 

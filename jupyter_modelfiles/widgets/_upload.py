@@ -20,6 +20,7 @@ from ..files.models import DEFAULT_PURPOSE, PURPOSES
 
 __all__ = ["UploadControl"]
 
+
 class UploadControl(anywidget.AnyWidget):
     """Pick a file in the browser and upload it with a progress bar."""
 
