@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .formatting import human_bytes
-
 #: Largest accepted upload (``ModelFilesApp.max_upload_size``).
 MAX_UPLOAD_SIZE = 512 * 1024 * 1024
 #: Lifetime of a signed file URL when the request names no expiry, and the longest allowed.
@@ -19,6 +17,8 @@ DOWNLOAD_STALL_TIMEOUT = 30.0
 
 def upload_too_large(limit: int, size: int | None = None) -> str:
     """The message of a refused upload: what the limit is and who can raise it."""
+    from .formatting import human_bytes  # formatting imports the services: keep this module leaf
+
     what = "the file" if size is None else f"the upload ({human_bytes(size)}, {size} bytes)"
     return (
         f"{what} is larger than the limit of {human_bytes(limit)} ({limit} bytes); "

@@ -331,6 +331,22 @@ async def test_upload_body_is_streamed_not_buffered(api: Any) -> None:
     assert created["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+async def test_purposes_are_served_and_are_what_uploads_accept(api: Any) -> None:
+    """One list of purposes (files/models.py) served to the faces; each one is accepted."""
+    from jupyter_modelfiles.files.models import DEFAULT_PURPOSE, PURPOSES
+
+    from .openapi_check import validate_response
+
+    served = body(await api("GET", "v1/files/purposes"))
+    validate_response("/v1/files/purposes", "get", 200, served)
+    assert served == {"object": "list", "data": list(PURPOSES), "default": DEFAULT_PURPOSE}
+    for purpose in served["data"]:
+        created = body(await upload(api, b"x", purpose=purpose))
+        assert created["purpose"] == purpose
+    refused = await upload(api, b"x", purpose="not-a-purpose")
+    assert refused.code == 400
+
+
 async def test_events_are_published_for_created_and_deleted_files(api: Any, services: Any) -> None:
     subscription = services.events.subscribe(lambda e: e.topic == "file")
     created = body(await upload(api, b"abc"))

@@ -29,16 +29,16 @@ class _Blocked:
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+            raise ModuleNotFoundError("No module named %r (blocked by the test)" % name, name=name)
         return None
 
-sys.meta_path.insert(0, _Blocked({blocked!r}))
+sys.meta_path.insert(0, _Blocked(BLOCKED))
 """
 
 
 def run_without(blocked: list[str], body: str) -> dict[str, object]:
     """Run ``body`` (which prints one JSON line last) in an interpreter without ``blocked``."""
-    script = BLOCKER.format(blocked=blocked) + textwrap.dedent(body)
+    script = f"BLOCKED = {blocked!r}\n" + BLOCKER + textwrap.dedent(body)
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO,
@@ -95,9 +95,10 @@ def test_open_without_the_extra_names_it(model_dir: Path) -> None:
         f"""
         import json
         import jupyter_modelfiles as mf
+        from jupyter_modelfiles.errors import ModelFilesError
         try:
             mf.open({str(model_dir / "model.onnx")!r})
-        except mf.ModelFilesError as error:
+        except ModelFilesError as error:
             print(json.dumps({{"status": error.status, "code": error.code, "message": str(error)}}))
         """,
     )
