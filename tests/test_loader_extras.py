@@ -6,17 +6,23 @@ finder installed before anything else), as on a base install without the extra.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jupyter_modelfiles.catalog import ggml
 
+from .jupyter_process import JupyterServerProcess
 from .model_files import MiB, make_gguf, make_onnx
+from .origin import Origin
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -166,3 +172,66 @@ def test_ggml_tables_match_the_gguf_package() -> None:
     assert {k: sizes.get(k) for k in ggml.GGML_TYPES} == ggml.GGML_TYPES
     file_types = {f.value: f.name for f in LlamaFileType}
     assert {k: file_types.get(k) for k in ggml.FILE_TYPES} == ggml.FILE_TYPES
+
+
+class ServerWithout(JupyterServerProcess):
+    """A real server whose interpreter cannot import ``blocked`` (a ``sitecustomize``)."""
+
+    def __init__(self, workdir: Path, blocked: list[str], **kwargs: Any):
+        super().__init__(workdir, **kwargs)
+        self.site = workdir / "site"
+        self.site.mkdir(parents=True, exist_ok=True)
+        (self.site / "sitecustomize.py").write_text(f"BLOCKED = {blocked!r}\n" + BLOCKER)
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["PYTHONPATH"] = os.pathsep.join([str(self.site), env["PYTHONPATH"]])
+        return env
+
+
+def test_load_route_answers_422_naming_the_extra(tmp_path: Path, model_dir: Path) -> None:
+    """A base install (onnxruntime blocked) downloads an ONNX model; loading it is a 422."""
+    data = (model_dir / "model.onnx").read_bytes()
+    with Origin() as origin:
+        origin.replace("model.onnx", data)
+        manifest = tmp_path / "catalog.json"
+        manifest.write_text(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "id": "team/tiny-onnx",
+                            "files": [
+                                {
+                                    "url": origin.url("model.onnx"),
+                                    "size": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest(),
+                                }
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
+        server = ServerWithout(
+            tmp_path / "server",
+            ["onnxruntime"],
+            extra_args=[f"--ModelFilesApp.manifests={manifest}"],
+        )
+        server.start()
+        try:
+            with server.client() as api:
+                started = api.post("models/team/tiny-onnx/download", json={})
+                assert started.status_code == 200, started.text
+                deadline = time.monotonic() + 60
+                while not api.get("models/team/tiny-onnx").json().get("downloaded"):
+                    assert time.monotonic() < deadline, "the download did not finish"
+                    time.sleep(0.2)
+                refused = api.post("models/team/tiny-onnx/load")
+                assert refused.status_code == 422, refused.text
+                error = refused.json()["error"]
+                assert error["code"] == "LOADER_NOT_INSTALLED"
+                assert 'pip install "jupyter-modelfiles[onnx]"' in error["message"]
+                assert api.get("models/team/tiny-onnx").json()["loaded"] is False
+        finally:
+            server.stop()
