@@ -25,7 +25,9 @@ ruff format --check jupyter_modelfiles tests benchmarks
 echo "==> mypy"
 mypy jupyter_modelfiles
 echo "==> eslint + prettier + jest (labextension)"
-( cd labextension && { [ -d node_modules ] || npm ci --no-audit --no-fund; } \
+# (npm ci again when package-lock.json changed since node_modules was installed)
+( cd labextension \
+  && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
   && npm run --silent lint:check && npx jest --ci )
 echo "==> pytest"
 # pytest exits 5 when it collected no test: that is a failure here too (set -e).
