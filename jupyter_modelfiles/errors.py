@@ -38,6 +38,7 @@ __all__ = [
     "InsufficientStorage",
     "InvalidRequest",
     "LoadFailed",
+    "LoaderNotInstalled",
     "MethodNotAllowed",
     "ModelFilesError",
     "NotFound",
@@ -143,6 +144,12 @@ class UnsupportedFormat(Unprocessable):
     """No loader exists for the model's format, or the format is unsafe (422)."""
 
     code = "UNSUPPORTED_FORMAT"
+
+
+class LoaderNotInstalled(UnsupportedFormat):
+    """A built-in format whose packages (an extra of jupyter-modelfiles) are not installed (422)."""
+
+    code = "LOADER_NOT_INSTALLED"
 
 
 class UnsafeFormat(UnsupportedFormat):

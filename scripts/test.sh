@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything on a fresh machine and run the whole test suite (lint included).
+# Set up everything on a fresh machine and run the whole test suite: ruff, mypy, eslint,
+# prettier, jest, pytest.
 # System packages (Chromium for the browser tests) are installed with apt-get when missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,8 +22,13 @@ cd "$ROOT"
 echo "==> ruff"
 ruff check jupyter_modelfiles tests benchmarks
 ruff format --check jupyter_modelfiles tests benchmarks
-echo "==> jest (labextension)"
-( cd labextension && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npx jest --ci )
+echo "==> mypy"
+mypy jupyter_modelfiles
+echo "==> eslint + prettier + jest (labextension)"
+# (npm ci again when package-lock.json changed since node_modules was installed)
+( cd labextension \
+  && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
+  && npm run --silent lint:check && npx jest --ci )
 echo "==> pytest"
 # pytest exits 5 when it collected no test: that is a failure here too (set -e).
 exec python -m pytest -p no:cacheprovider "$@"

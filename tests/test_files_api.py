@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -332,6 +331,22 @@ async def test_upload_body_is_streamed_not_buffered(api: Any) -> None:
     assert created["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+async def test_purposes_are_served_and_are_what_uploads_accept(api: Any) -> None:
+    """One list of purposes (files/models.py) served to the faces; each one is accepted."""
+    from jupyter_modelfiles.files.models import DEFAULT_PURPOSE, PURPOSES
+
+    from .openapi_check import validate_response
+
+    served = body(await api("GET", "v1/files/purposes"))
+    validate_response("/v1/files/purposes", "get", 200, served)
+    assert served == {"object": "list", "data": list(PURPOSES), "default": DEFAULT_PURPOSE}
+    for purpose in served["data"]:
+        created = body(await upload(api, b"x", purpose=purpose))
+        assert created["purpose"] == purpose
+    refused = await upload(api, b"x", purpose="not-a-purpose")
+    assert refused.code == 400
+
+
 async def test_events_are_published_for_created_and_deleted_files(api: Any, services: Any) -> None:
     subscription = services.events.subscribe(lambda e: e.topic == "file")
     created = body(await upload(api, b"abc"))
@@ -343,6 +358,55 @@ async def test_events_are_published_for_created_and_deleted_files(api: Any, serv
     subscription.close()
 
 
-def test_no_socket_leak_helper() -> None:
-    # guard: the tests above talk to loopback only
-    assert socket.gethostbyname("localhost").startswith("127.")
+def _open_sockets(pid: int) -> int:
+    """TCP sockets the process holds open (listening ones included)."""
+    import psutil
+
+    return len(psutil.Process(pid).net_connections(kind="tcp"))
+
+
+def test_requests_and_downloads_leak_no_sockets(jupyter_process: Any) -> None:
+    """A real server process: after uploads, reads, errors and URL downloads, its open
+    sockets and file descriptors come back to where they were (nothing held per request)."""
+    import psutil
+
+    from .origin import Origin
+
+    assert jupyter_process.process is not None
+    server = psutil.Process(jupyter_process.process.pid)
+    with jupyter_process.client() as warm:  # first requests open lazy, long-lived resources
+        assert warm.get("files").status_code == 200
+        assert warm.get("openapi.json").status_code == 200
+    time.sleep(0.5)
+    sockets_before, fds_before = _open_sockets(server.pid), server.num_fds()
+
+    with Origin() as origin:
+        origin.add("leak.bin", 256 * 1024)
+        for round_ in range(10):
+            with jupyter_process.client() as client:  # a fresh connection each round
+                data = os.urandom(4096)
+                created = client.post(
+                    "files", files={"file": (f"f{round_}.bin", data)}, data={"purpose": "batch"}
+                ).json()
+                assert client.get(f"files/{created['id']}/content").content == data
+                assert client.get("files/file-missing/content").status_code == 404
+                signed = client.get(f"files/{created['id']}/url").json()["url"]
+                assert httpx.get(signed, timeout=10).content == data
+                job = client.post("downloads", json={"url": origin.url("leak.bin")}).json()
+                deadline = time.monotonic() + 30
+                while job["status"] not in ("completed", "failed"):
+                    assert time.monotonic() < deadline, job
+                    time.sleep(0.05)
+                    job = client.get(f"downloads/{job['job_id']}").json()
+                assert job["status"] == "completed", job
+                assert client.delete(f"files/{created['id']}").status_code == 200
+
+    deadline = time.monotonic() + 15
+    while True:
+        sockets_after, fds_after = _open_sockets(server.pid), server.num_fds()
+        if sockets_after <= sockets_before and fds_after <= fds_before + 2:
+            break
+        assert time.monotonic() < deadline, (
+            f"sockets {sockets_before} -> {sockets_after}, fds {fds_before} -> {fds_after}"
+        )
+        time.sleep(0.2)

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .. import defaults
 from ..errors import InvalidRequest, NotFound
 from ..events import EventBus
 from ..state import Database
@@ -119,9 +120,9 @@ class FileStore:
         db: Database,
         events: EventBus,
         *,
-        max_upload_size: int = 512 * 1024 * 1024,
-        default_expiry_hours: float = 24.0,
-        max_expiry_hours: float = 24.0 * 30,
+        max_upload_size: int = defaults.MAX_UPLOAD_SIZE,
+        default_expiry_hours: float = defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
+        max_expiry_hours: float = defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
     ):
         self.root = Path(root)
         self.dir = self.root / "files"

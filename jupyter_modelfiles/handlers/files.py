@@ -16,9 +16,11 @@ from urllib.parse import quote, urlencode
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
+from ..defaults import upload_too_large
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
-from ..files.models import PURPOSES, FileRecord, ListQuery
+from ..files.models import PURPOSES, FileRecord, ListQuery, purposes_payload
 from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
 from .base import ModelFilesHandler, path_id
@@ -69,12 +71,10 @@ class FilesHandler(ModelFilesHandler):
         store = self.services.files
         limit = store.max_upload_size + MULTIPART_SLACK
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
-                f"the upload ({int(declared)} bytes) is larger than the limit of "
-                f"{store.max_upload_size} bytes; ask an admin to raise "
-                "ModelFilesApp.max_upload_size"
-            )
-        self.request.connection.set_max_body_size(limit)  # type: ignore[attr-defined]
+            raise PayloadTooLarge(upload_too_large(store.max_upload_size, int(declared)))
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.set_max_body_size(limit)
         self._buffer = bytearray()
         self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
 
@@ -277,6 +277,15 @@ class SignedContentHandler(_ContentMixin):
         await self.serve(await store.get(file_id))
 
 
+class FilePurposesHandler(ModelFilesHandler):
+    """``GET v1/files/purposes``: the purposes an upload may name (one list for every face)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(purposes_payload())
+
+
 class FileUrlHandler(ModelFilesHandler):
     """``GET v1/files/{file_id}/url?expiry=H``: an absolute signed URL (Mistral)."""
 
@@ -334,6 +343,7 @@ def _etags(header: str) -> set[str]:
 _ID = r"(?P<file_id>[^/]+)"
 default_handlers: list[tuple[str, Any]] = [
     (r"/modelfiles/v1/files/?", FilesHandler),
+    (r"/modelfiles/v1/files/purposes", FilePurposesHandler),
     (rf"/modelfiles/v1/files/{_ID}/content", FileContentHandler),
     (rf"/modelfiles/v1/files/{_ID}/url", FileUrlHandler),
     (rf"/modelfiles/v1/signed/files/{_ID}/content", SignedContentHandler),
