@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine and run the whole test suite (lint included).
-# System packages (Chromium for the browser tests) are installed with apt-get when missing.
+# System packages (Chromium for the browser tests, PostgreSQL for the team-mode tests) are installed
+# with apt-get when missing; configurable-http-proxy (JupyterHub's proxy) with npm into .test-tools.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# Debian keeps initdb/pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin (tests/postgres.py)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "==> apt-get install ${need_apt[*]}"
@@ -18,6 +21,10 @@ fi
 
 source "$ROOT/scripts/bootstrap.sh" test
 cd "$ROOT"
+if [ ! -x "$ROOT/.test-tools/node_modules/.bin/configurable-http-proxy" ]; then
+  echo "==> npm install configurable-http-proxy (into .test-tools, for the JupyterHub tests)"
+  npm install --prefix "$ROOT/.test-tools" --no-audit --no-fund --silent configurable-http-proxy
+fi
 echo "==> ruff"
 ruff check jupyter_modelfiles tests benchmarks
 ruff format --check jupyter_modelfiles tests benchmarks
