@@ -55,7 +55,14 @@ def cluster_os_user() -> pwd.struct_passwd | None:
         except KeyError:
             continue
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_OS_USER],
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            FALLBACK_OS_USER,
+        ],
         check=True,
     )
     return pwd.getpwnam(FALLBACK_OS_USER)
