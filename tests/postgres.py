@@ -139,6 +139,11 @@ class PostgresCluster:
             ]
         )
         pwfile.unlink()
+        self.start_server()
+        self.started_in = time.monotonic() - began
+
+    def start_server(self) -> None:
+        """``pg_ctl start`` on the existing data directory (after ``stop``, a restart)."""
         options = " ".join(
             [
                 f"-c port={self.port}",
@@ -165,14 +170,11 @@ class PostgresCluster:
                 "start",
             ]
         )
-        self.started_in = time.monotonic() - began
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
         if not (self.data_dir / "postmaster.pid").exists():
             return
-        self._run(
-            [str(self.bindir / "pg_ctl"), "--pgdata", str(self.data_dir), "-m", "immediate", "stop"]
-        )
+        self._run([str(self.bindir / "pg_ctl"), "--pgdata", str(self.data_dir), "-m", mode, "stop"])
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the Unix socket; returns psql's unaligned output."""

@@ -179,6 +179,10 @@ class PostgresCoordinator(Coordinator):
         for claim in list(self._claims.values()):
             with contextlib.suppress(CoordinationUnavailable):
                 await claim.release()
+        for key, claim in list(self._pending_done.items()):
+            with contextlib.suppress(CoordinationUnavailable):
+                await self._record_done(claim)
+                del self._pending_done[key]
         self._closed = True
         tasks = [*self._tasks, *([self._reconnecting] if self._reconnecting else [])]
         for task in tasks:
