@@ -120,3 +120,16 @@ def postgres_cluster() -> Any:
 def postgres_url(postgres_cluster: Any) -> str:
     """A URL (TCP, with a password) to a fresh empty database of the session's cluster."""
     return str(postgres_cluster.url(postgres_cluster.create_database()))
+
+
+@pytest.fixture(scope="module")
+def jupyterhub(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real JupyterHub (proxy, DummyAuthenticator, local spawner), users alice and bob."""
+    from .hub import JupyterHubProcess
+
+    hub = JupyterHubProcess(tmp_path_factory.mktemp("jupyterhub"))
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()
