@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL cluster from Debian's ``postgresql`` package, for the team-mode tests.
 
-``initdb`` + ``pg_ctl`` in a fresh temporary directory, on a free TCP port of 127.0.0.1 and a
-Unix socket in that directory; no fsync (nothing here must survive a crash of the machine).
+``initdb`` (once per machine, then a copy of its result) + ``pg_ctl`` in a fresh temporary
+directory, on a free TCP port of 127.0.0.1 and a Unix socket in that directory; no fsync
+(nothing here must survive a crash of the machine).
 ``initdb`` refuses to run as root, so under root the cluster runs as an unprivileged system user
 (``postgres`` when the package created it, else ``modelfiles-pg``, made with ``useradd``).
 
@@ -68,6 +69,66 @@ def cluster_os_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(FALLBACK_OS_USER)
 
 
+def run_as(
+    user: pwd.struct_passwd | None, args: list[str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program as the cluster's user (``None``: ourselves)."""
+    return subprocess.run(
+        args,
+        check=True,
+        capture_output=True,
+        text=True,
+        user=user.pw_uid if user else None,
+        group=user.pw_gid if user else None,
+        extra_groups=[] if user else None,
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
+    )
+
+
+def template_data_dir(bindir: Path, user: pwd.struct_passwd | None) -> Path:
+    """An ``initdb``-made data directory, made once per machine and PostgreSQL version.
+
+    ``initdb`` is most of a cluster's start-up time (about 1.5 s); a copy takes 0.1 s. Built
+    in a temporary directory and renamed into place, so concurrent test runs cannot clash.
+    """
+    uid = user.pw_uid if user else os.geteuid()
+    cache = Path(tempfile.gettempdir()) / f"modelfiles-pg-template-{bindir.parent.name}-{uid}"
+    template = cache / "data"
+    if (template / "PG_VERSION").exists():
+        return template
+    building = Path(tempfile.mkdtemp(prefix="modelfiles-pg-initdb-"))
+    if user:
+        os.chown(building, user.pw_uid, user.pw_gid)
+    pwfile = building / "pwfile"
+    pwfile.write_text(secrets.token_urlsafe(12) + "\n")
+    if user:
+        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    run_as(
+        user,
+        [
+            str(bindir / "initdb"),
+            "--pgdata",
+            str(building / "data"),
+            "--username",
+            SUPERUSER,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+        building,
+    )
+    pwfile.unlink()
+    try:
+        os.rename(building, cache)
+    except OSError:  # another run made it first
+        shutil.rmtree(building, ignore_errors=True)
+    return template
+
+
 @dataclass
 class PostgresCluster:
     """One running cluster; ``url()`` gives a connection URL to a database in it."""
@@ -101,45 +162,16 @@ class PostgresCluster:
         host = quote(str(self.socket_dir), safe="")
         return f"postgresql://{SUPERUSER}@{host}:{self.port}/{database}"
 
-    def _run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        user = self.os_user
-        return subprocess.run(
-            args,
-            check=True,
-            capture_output=True,
-            text=True,
-            user=user.pw_uid if user else None,
-            group=user.pw_gid if user else None,
-            extra_groups=[] if user else None,
-            cwd=self.directory,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
-            **kwargs,  # type: ignore[arg-type]
-        )
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        return run_as(self.os_user, args, self.directory)
 
     def start(self) -> None:
+        """A data directory copied from the cached template (initdb once), then the server."""
         began = time.monotonic()
-        pwfile = self.directory / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        if self.os_user:
-            for path in (self.directory, pwfile):
-                os.chown(path, self.os_user.pw_uid, self.os_user.pw_gid)
-        self._run(
-            [
-                str(self.bindir / "initdb"),
-                "--pgdata",
-                str(self.data_dir),
-                "--username",
-                SUPERUSER,
-                "--pwfile",
-                str(pwfile),
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ]
-        )
-        pwfile.unlink()
+        template = template_data_dir(self.bindir, self.os_user)
+        self._run(["cp", "-a", str(template), str(self.data_dir)])
         self.start_server()
+        self.psql(f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}'")
         self.started_in = time.monotonic() - began
 
     def start_server(self) -> None:
@@ -203,20 +235,29 @@ class PostgresCluster:
 
     def create_database(self, name: str | None = None) -> str:
         """A fresh, empty database; returns its name."""
+        import psycopg
+
         name = name or f"test_{secrets.token_hex(6)}"
-        self.psql(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(self.url(tcp=False), autocommit=True) as conn:
+            # FILE_COPY (PostgreSQL 15+) copies the template's files: 0.1 s instead of ~0.8 s
+            major = conn.info.server_version // 10000
+            strategy = " STRATEGY FILE_COPY" if major >= 15 else ""
+            conn.execute(f'CREATE DATABASE "{name}"{strategy}')
         return name
 
 
 def start_cluster() -> PostgresCluster:
     """Start a cluster in a new temporary directory (outside pytest's root-only tmp dirs)."""
     directory = Path(tempfile.mkdtemp(prefix="modelfiles-pg-"))
+    os_user = cluster_os_user()
+    if os_user:
+        os.chown(directory, os_user.pw_uid, os_user.pw_gid)
     cluster = PostgresCluster(
         directory=directory,
         port=free_port(),
         password=secrets.token_urlsafe(12),
         bindir=postgres_bindir(),
-        os_user=cluster_os_user(),
+        os_user=os_user,
     )
     try:
         cluster.start()
