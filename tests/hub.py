@@ -56,12 +56,16 @@ def http_proxy_command() -> str:
 class JupyterHubProcess:
     """``jupyterhub`` in ``workdir``; ``url`` is the proxy's public URL (ends with ``/``)."""
 
-    def __init__(self, workdir: Path, *, extra_config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, *, extra_config: str = "", singleuser_args: list[str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.password = secrets.token_urlsafe(12)
         self.admin_token = secrets.token_hex(24)
         self.extra_config = extra_config
+        #: more command-line options for every user server (e.g. ``--ModelFilesApp.shared_...``)
+        self.singleuser_args = singleuser_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "jupyterhub.log"
         self.started_in = 0.0
@@ -79,6 +83,7 @@ class JupyterHubProcess:
             "--allow-root",
             "--ServerApp.jpserver_extensions={'jupyter_modelfiles': True}",
             f"--ModelFilesApp.root_dir={self.workdir}/home/{{username}}/modelfiles-root",
+            *self.singleuser_args,
         ]
         settings: dict[str, Any] = {
             "JupyterHub.bind_url": self.url,
