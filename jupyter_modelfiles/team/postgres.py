@@ -228,11 +228,16 @@ class PostgresCoordinator(Coordinator):
         while not self._closed:
             try:
                 self._conn = await self._connect()
-                break
+                await self._restore()
+                return
             except CoordinationUnavailable as error:
                 log.info("still waiting for the coordination database: %s", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _restore(self) -> None:
+        """After a reconnection: take our locks back where nobody else did, record what
+        finished meanwhile, wake the waiters."""
         log.info("coordination database %s reachable again", redact_url(self.url))
         for claim in list(self._claims.values()):
             rows = await self._execute("SELECT pg_try_advisory_lock(%s)", (claim.key.lock_id,))
@@ -248,11 +253,13 @@ class PostgresCoordinator(Coordinator):
             event.set()
 
     async def _check_health(self) -> None:
+        """Notice a dead connection while idle, and keep reconnecting after failures."""
         while not self._closed:
             await asyncio.sleep(self.health_interval)
-            if self.connected and (self._reconnecting is None or self._reconnecting.done()):
-                with contextlib.suppress(CoordinationUnavailable):
-                    await self._execute("SELECT 1")
+            if self._reconnecting is not None and not self._reconnecting.done():
+                continue
+            with contextlib.suppress(CoordinationUnavailable):
+                await self._execute("SELECT 1")  # when not connected, starts reconnecting
 
     async def _listen(self) -> None:
         """Turn ``NOTIFY`` into per-key events; polling covers the gaps while reconnecting."""
