@@ -210,7 +210,14 @@ class PostgresCluster:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the Unix socket; returns psql's unaligned output."""
-        result = self._run(
+        try:
+            result = self._psql(sql, database)
+        except subprocess.CalledProcessError as error:
+            raise RuntimeError(f"psql failed: {error.stderr.strip()}\n{sql}") from None
+        return result.stdout.strip()
+
+    def _psql(self, sql: str, database: str) -> subprocess.CompletedProcess[str]:
+        return self._run(
             [
                 str(self.bindir / "psql"),
                 "--no-psqlrc",
@@ -231,7 +238,6 @@ class PostgresCluster:
                 sql,
             ]
         )
-        return result.stdout.strip()
 
     def create_database(self, name: str | None = None) -> str:
         """A fresh, empty database; returns its name."""

@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from jupyter_modelfiles.team import CoordinationUnavailable, TransferRecord, content_key
+from jupyter_modelfiles.team import (
+    CoordinationError,
+    CoordinationUnavailable,
+    TransferRecord,
+    content_key,
+)
 from jupyter_modelfiles.team.postgres import PostgresCoordinator, redact_url
 
 from .jupyter_process import free_port
@@ -83,6 +88,31 @@ async def test_a_wrong_password_is_reported_without_it(postgres_cluster):
         await PostgresCoordinator(url).open()
     assert "password authentication failed" in str(raised.value)
     assert SECRET not in str(raised.value)
+
+
+async def test_a_role_that_cannot_create_the_table_gets_a_clear_error(
+    postgres_url, postgres_cluster
+):
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"reader_{database}"  # roles are cluster-wide, databases are per test
+    postgres_cluster.psql(
+        f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'; REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        database,
+    )
+    url = f"postgresql://{role}:{SECRET}@127.0.0.1:{postgres_cluster.port}/{database}"
+    with pytest.raises(CoordinationError) as raised:
+        await PostgresCoordinator(url).open()
+    message = str(raised.value)
+    assert "refused to set up the shared_transfers table: permission denied" in message
+    assert f"postgresql://{role}:***@" in message and SECRET not in message
+    # once an admin made the table and granted it, the same role works
+    async with PostgresCoordinator(postgres_url):
+        pass
+    postgres_cluster.psql(f"GRANT SELECT, INSERT, UPDATE ON shared_transfers TO {role}", database)
+    async with PostgresCoordinator(url) as coordinator:
+        claim = await coordinator.try_claim(content_key(sha256="34" * 32))
+        assert claim is not None
+        await claim.release()
 
 
 async def test_keepalives_are_set_on_both_sides(postgres_url):

@@ -26,7 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from .coordinator import Claim, CoordinationUnavailable, Coordinator, TransferRecord
+from .coordinator import (
+    Claim,
+    CoordinationError,
+    CoordinationUnavailable,
+    Coordinator,
+    TransferRecord,
+)
 from .keys import ContentKey
 
 log = logging.getLogger(__name__)
@@ -105,18 +111,20 @@ class PostgresCoordinator(Coordinator):
 
     # -- connections -------------------------------------------------------------------------
 
+    @property
+    def user_timeout_ms(self) -> int:
+        """``tcp_user_timeout``: unacknowledged data for this long ends the connection."""
+        return (self.keepalive_idle + self.keepalive_interval * self.keepalive_count) * 1000
+
     def _connect_options(self) -> dict[str, Any]:
         given = conninfo_to_dict(self.url)
-        user_timeout_ms = (
-            self.keepalive_idle + self.keepalive_interval * self.keepalive_count
-        ) * 1000
         defaults: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
             "keepalives": 1,
             "keepalives_idle": self.keepalive_idle,
             "keepalives_interval": self.keepalive_interval,
             "keepalives_count": self.keepalive_count,
-            "tcp_user_timeout": user_timeout_ms,
+            "tcp_user_timeout": self.user_timeout_ms,
             "application_name": "jupyter-modelfiles",
         }
         return {name: value for name, value in defaults.items() if name not in given}
@@ -153,7 +161,7 @@ class PostgresCoordinator(Coordinator):
                     str(self.keepalive_idle),
                     str(self.keepalive_interval),
                     str(self.keepalive_count),
-                    str(self._connect_options().get("tcp_user_timeout", 0)),
+                    str(self.user_timeout_ms),
                 ),
             )
         except psycopg.Error as error:
@@ -167,9 +175,22 @@ class PostgresCoordinator(Coordinator):
         try:
             async with self._conn.transaction():
                 await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
-                await self._conn.execute(SCHEMA)
-        except psycopg.Error as error:
+                cursor = await self._conn.execute("SELECT to_regclass('shared_transfers')")
+                row = await cursor.fetchone()
+                if row is None or row[0] is None:  # CREATE ... IF NOT EXISTS needs CREATE too
+                    await self._conn.execute(SCHEMA)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            await self._conn.close()
             raise self._unavailable(error) from None
+        except psycopg.Error as error:
+            await self._conn.close()
+            raise CoordinationError(
+                f"the coordination database {redact_url(self.url)} refused to set up the "
+                f"shared_transfers table: {error.diag.message_primary or error}. The role needs "
+                "CREATE on its "
+                "schema the first time (or an admin creates the table), then SELECT, INSERT "
+                "and UPDATE on it."
+            ) from None
         self._tasks = [
             asyncio.create_task(self._listen(), name="modelfiles-team-listen"),
             asyncio.create_task(self._check_health(), name="modelfiles-team-health"),
