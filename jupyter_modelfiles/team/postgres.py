@@ -187,9 +187,8 @@ class PostgresCoordinator(Coordinator):
             raise CoordinationError(
                 f"the coordination database {redact_url(self.url)} refused to set up the "
                 f"shared_transfers table: {error.diag.message_primary or error}. The role needs "
-                "CREATE on its "
-                "schema the first time (or an admin creates the table), then SELECT, INSERT "
-                "and UPDATE on it."
+                "CREATE on its schema the first time (or an admin creates the table), then "
+                "SELECT, INSERT and UPDATE on it."
             ) from None
         self._tasks = [
             asyncio.create_task(self._listen(), name="modelfiles-team-listen"),
