@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine and run the whole test suite: ruff, mypy, eslint,
-# prettier, jest, pytest.
-# System packages (Chromium for the browser tests) are installed with apt-get when missing.
+# prettier, jest, pytest. System packages (Chromium for the browser tests, PostgreSQL for the
+# team-mode tests) are installed with apt-get when missing; configurable-http-proxy (JupyterHub's
+# proxy) with npm into .test-tools.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# Debian keeps initdb/pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin (tests/postgres.py)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "==> apt-get install ${need_apt[*]}"
@@ -19,6 +22,10 @@ fi
 
 source "$ROOT/scripts/bootstrap.sh" test
 cd "$ROOT"
+if [ ! -x "$ROOT/.test-tools/node_modules/.bin/configurable-http-proxy" ]; then
+  echo "==> npm install configurable-http-proxy (into .test-tools, for the JupyterHub tests)"
+  npm install --prefix "$ROOT/.test-tools" --no-audit --no-fund --silent configurable-http-proxy
+fi
 echo "==> ruff"
 ruff check jupyter_modelfiles tests benchmarks
 ruff format --check jupyter_modelfiles tests benchmarks
