@@ -7,6 +7,7 @@ through the body byte by byte cap uploads at ~140 MiB/s; this one runs at disk s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from email.message import Message
 from email.parser import HeaderParser
@@ -19,6 +20,25 @@ class MultipartError(ValueError):
     """The body is not valid multipart/form-data."""
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_QUOTE = re.compile(r'(?<!\\)"')
+
+
+def _join_quoted_lines(text: str) -> str:
+    """Header lines with a raw line break inside a quoted value put back together.
+
+    Browsers send CR and LF in a file name as ``%0D``/``%0A``, but a hand-made request may put
+    them raw inside ``filename="..."``; a header parser then cuts the name at the break.
+    """
+    lines: list[str] = []
+    for line in _LINE_BREAK.split(text):
+        if lines and len(_QUOTE.findall(lines[-1])) % 2:
+            lines[-1] += line
+        else:
+            lines.append(line)
+    return "\r\n".join(lines)
+
+
 class PartHeaders:
     """The headers of one part, with the ``Content-Disposition`` parameters parsed."""
 
@@ -27,7 +47,7 @@ class PartHeaders:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
-        self.message: Message = HeaderParser().parsestr(text)
+        self.message: Message = HeaderParser().parsestr(_join_quoted_lines(text))
         disposition = self.message.get("Content-Disposition", "")
         if not disposition.lower().startswith("form-data"):
             raise MultipartError("every part needs 'Content-Disposition: form-data'")
@@ -101,6 +121,8 @@ class StreamingMultipartParser:
                     if len(self._buffer) > MAX_HEADER_BYTES:
                         raise MultipartError("multipart part headers are too large")
                     return
+                if end > MAX_HEADER_BYTES:
+                    raise MultipartError("multipart part headers are too large")
                 self._on_begin(PartHeaders(self._buffer[:end]))
                 self._buffer = self._buffer[end + 4 :]
                 self._state = "body"
