@@ -18,6 +18,7 @@ from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
 from .files.store import FileStore
+from .files.upload import DEFAULT_UPLOAD_IDLE_TIMEOUT
 from .runtime.manager import RuntimeManager
 from .services import Services
 from .state import Database
@@ -50,6 +51,18 @@ class ModelFilesApp(ExtensionApp):
         if proposal["value"] <= 0:
             raise ValueError("max_upload_size must be positive")
         return int(proposal["value"])
+
+    upload_idle_timeout = Float(
+        DEFAULT_UPLOAD_IDLE_TIMEOUT,
+        help="Seconds an upload body may send nothing before it is dropped with 408 "
+        "(a stalled or deliberately slow client); 0 means never.",
+    ).tag(config=True)
+
+    @validate("upload_idle_timeout")
+    def _check_upload_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("upload_idle_timeout must be 0 (never) or positive")
+        return float(proposal["value"])
 
     signed_url_default_expiry_hours = Float(
         24.0, help="Lifetime of a signed file URL when the request names no expiry."
@@ -187,6 +200,7 @@ class ModelFilesApp(ExtensionApp):
             runtime=runtime,
         )
         self.settings["modelfiles"] = self.services
+        self.settings["modelfiles_upload_idle_timeout"] = self.upload_idle_timeout
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).
         os.environ["JUPYTER_MODELFILES_URL"] = url_path_join(

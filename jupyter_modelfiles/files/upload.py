@@ -17,6 +17,8 @@ from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 
 MAX_FIELD_BYTES = 64 * 1024
+DEFAULT_UPLOAD_IDLE_TIMEOUT = 60.0
+"""Seconds an upload body may send nothing before it is dropped (``upload_idle_timeout``)."""
 FILE_FIELD = "file"
 
 
@@ -26,6 +28,15 @@ def _human(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024  # type: ignore[assignment]
     return str(size)
+
+
+def upload_too_large(max_file_bytes: int, declared: int | None = None) -> PayloadTooLarge:
+    """The 413 for an upload over ``max_file_bytes`` (``declared``: its Content-Length)."""
+    what = f"the upload ({declared} bytes)" if declared is not None else "the file"
+    return PayloadTooLarge(
+        f"{what} is larger than the limit of {_human(max_file_bytes)} "
+        f"({max_file_bytes} bytes); ask an admin to raise ModelFilesApp.max_upload_size"
+    )
 
 
 class TempFile:
@@ -143,11 +154,7 @@ class MultipartUpload:
         if self._part_is_file:
             assert self.file is not None
             if self.file.size + len(data) > self.max_file_bytes:
-                raise PayloadTooLarge(
-                    f"the file is larger than the limit of {_human(self.max_file_bytes)} "
-                    f"({self.max_file_bytes} bytes); ask an admin to raise "
-                    "ModelFilesApp.max_upload_size"
-                )
+                raise upload_too_large(self.max_file_bytes)
             self.file.write(data)
             return
         if len(self._part_buffer) + len(data) > MAX_FIELD_BYTES:
