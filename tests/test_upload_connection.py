@@ -38,6 +38,12 @@ class RawConnection:
         lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
+    def upload_head(self, token: str, content_type: str, length: int | None = None) -> bytes:
+        """The head of ``POST v1/files``: sized, or chunked when ``length`` is None."""
+        size = {"Content_Length": str(length)} if length is not None else {}
+        chunked = {} if length is not None else {"Transfer_Encoding": "chunked"}
+        return self.head("POST", "v1/files", token, Content_Type=content_type, **size, **chunked)
+
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
@@ -85,12 +91,10 @@ async def test_a_small_body_that_is_not_multipart_keeps_the_connection_usable(
     connection = await raw()
     payload = b'{"file": "not multipart"}'
     await connection.send(
-        connection.head(
-            "POST",
-            "v1/files",
+        connection.upload_head(
             token,
-            Content_Type="application/json",
-            Content_Length=str(len(payload)),
+            "application/json",
+            len(payload),
         )
         + payload
     )
@@ -109,11 +113,7 @@ async def test_a_large_refused_body_is_answered_then_read_and_the_connection_kep
 ) -> None:
     connection = await raw()
     size = 8 * 1024 * 1024
-    await connection.send(
-        connection.head(
-            "POST", "v1/files", token, Content_Type="text/plain", Content_Length=str(size)
-        )
-    )
+    await connection.send(connection.upload_head(token, "text/plain", size))
     # The answer comes before the body is sent...
     status, _headers, content = await connection.response()
     assert status == 400
@@ -131,12 +131,10 @@ async def test_a_refused_body_too_large_to_read_is_answered_then_closed(
 ) -> None:
     connection = await raw()
     await connection.send(
-        connection.head(
-            "POST",
-            "v1/files",
+        connection.upload_head(
             token,
-            Content_Type="text/plain",
-            Content_Length=str(4 * 1024 * 1024 * 1024),
+            "text/plain",
+            4 * 1024 * 1024 * 1024,
         )
         + b"x" * (64 * 1024)
     )
@@ -166,11 +164,7 @@ class TestChunkedLimit:
         # answer an empty 400 ("chunked body too large") and reset the connection.
         payload, ctype = multipart({}, os.urandom(5 * 1024 * 1024))
         connection = await raw()
-        await connection.send(
-            connection.head(
-                "POST", "v1/files", token, Content_Type=ctype, Transfer_Encoding="chunked"
-            )
-        )
+        await connection.send(connection.upload_head(token, ctype))
         status: int | None = None
         try:
             for start in range(0, len(payload), chunk_size):
@@ -204,12 +198,10 @@ class TestIdleBody:
         payload, ctype = multipart({}, os.urandom(3 * 1024 * 1024))
         connection = await raw()
         await connection.send(
-            connection.head(
-                "POST",
-                "v1/files",
+            connection.upload_head(
                 token,
-                Content_Type=ctype,
-                Content_Length=str(len(payload)),
+                ctype,
+                len(payload),
             )
             + payload[: 2 * 1024 * 1024]
         )
@@ -233,12 +225,10 @@ class TestIdleBody:
         payload, ctype = multipart({}, data)
         connection = await raw()
         await connection.send(
-            connection.head(
-                "POST",
-                "v1/files",
+            connection.upload_head(
                 token,
-                Content_Type=ctype,
-                Content_Length=str(len(payload)),
+                ctype,
+                len(payload),
             )
         )
         # 2.4 s in all, never more than 0.6 s quiet: longer than the timeout, never idle for it.
