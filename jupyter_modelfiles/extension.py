@@ -54,6 +54,18 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError("max_upload_size must be positive")
         return int(proposal["value"])
 
+    upload_idle_timeout = Float(
+        defaults.UPLOAD_IDLE_TIMEOUT,
+        help="Seconds an upload body may send nothing before it is dropped with 408 "
+        "(a stalled or deliberately slow client); 0 means never.",
+    ).tag(config=True)
+
+    @validate("upload_idle_timeout")
+    def _check_upload_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("upload_idle_timeout must be 0 (never) or positive")
+        return float(proposal["value"])
+
     signed_url_default_expiry_hours = Float(
         defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
         help="Lifetime of a signed file URL when the request names no expiry.",
@@ -199,6 +211,7 @@ class ModelFilesApp(ExtensionApp):
             catalog=catalog,
         )
         self.settings["modelfiles"] = self.services
+        self.settings["modelfiles_upload_idle_timeout"] = self.upload_idle_timeout
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).
         serverapp = self.serverapp

@@ -244,6 +244,10 @@ async def test_truncated_multipart_is_rejected_and_removed(api: Any, modelfiles_
         ("a\x00b.txt", "ab.txt"),
         ("模型 ✓.gguf", "模型 ✓.gguf"),
         ("..", "file"),
+        ("PWN_invoice\u202egpj.exe", "PWN_invoicegpj.exe"),
+        ("a\u2066b\u2069\u200f\u061c.txt", "ab.txt"),
+        ("next\x85line\x9b31m.txt", "nextline31m.txt"),
+        ("sep\u2028\u2029.txt", "sep.txt"),
     ],
 )
 async def test_traversal_and_odd_names_stay_metadata(
@@ -262,6 +266,31 @@ async def test_long_names_are_truncated_to_255_bytes(api: Any) -> None:
     created = body(await upload(api, b"x", filename="é" * 300 + ".jsonl"))
     assert len(created["filename"].encode()) <= 255
     assert created["filename"].endswith(".jsonl")
+
+
+async def test_raw_line_breaks_inside_a_quoted_filename_are_removed(api: Any) -> None:
+    boundary = "rawCRLFboundary"
+    payload = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="report\r\n2024\nfinal.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+        "a,b\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    ctype = f"multipart/form-data; boundary={boundary}"
+    response = await api("POST", "v1/files", body=payload, headers={"Content-Type": ctype})
+    assert response.code == 200
+    assert body(response)["filename"] == "report2024final.csv"
+
+
+async def test_part_headers_over_16_kib_are_refused_even_in_one_read(
+    api: Any, modelfiles_root: Path
+) -> None:
+    response = await upload(api, b"x", filename="n" * 20_000 + ".txt")
+    assert response.code == 400
+    assert "headers are too large" in body(response)["error"]["message"]
+    assert leftovers(modelfiles_root) == []
+    assert body(await api("GET", "v1/files"))["total"] == 0
 
 
 class TestSizeLimit:
