@@ -192,6 +192,7 @@ class FileDownload:
         self.on_progress = on_progress
         self.size: int | None = None
         self.durable = 0
+        self.read_back = 0  # bytes the last attempt hashed back from the page cache
         self._halt = threading.Event()
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
@@ -443,6 +444,8 @@ class FileDownload:
         finally:
             if writer is not None and not hashed:
                 writer.stop()
+            if writer is not None:
+                self.read_back = writer.read_back
             self._writer = None
             os.close(self._fd)
             self._fd = -1

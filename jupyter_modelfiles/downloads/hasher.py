@@ -41,6 +41,7 @@ class WriteHasher:
     def __init__(self, fd: int, record: Record, on_error: OnError):
         self.fd = fd
         self.hashed = 0
+        self.read_back = 0  # bytes hashed from the page cache rather than from a buffer
         self._record = record
         self._on_error = on_error
         self._prefix = 0
@@ -180,3 +181,4 @@ class WriteHasher:
             return
         self._sha.update(buffer[:n])
         self.hashed += n
+        self.read_back += n
