@@ -1,10 +1,18 @@
-"""Downloads: the one-file engine and the job manager (no Tornado imports)."""
+"""Downloads: the one-file engine and the job manager (no Tornado imports).
+
+Names are imported on first use: ``download --standalone`` needs only the engine, not the
+job manager with its SQLite and asyncio.
+"""
 
 from __future__ import annotations
 
-from .engine import DownloadError, DownloadResult, EngineConfig, FileDownload, Stopped
-from .jobs import DownloadRequest, Job, pieces_progress
-from .manager import DownloadManager
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import DownloadError, DownloadResult, EngineConfig, FileDownload, Stopped
+    from .jobs import DownloadRequest, Job, pieces_progress
+    from .manager import DownloadManager
 
 __all__ = [
     "DownloadError",
@@ -17,3 +25,24 @@ __all__ = [
     "Stopped",
     "pieces_progress",
 ]
+
+_HOMES = {
+    "DownloadError": "engine",
+    "DownloadResult": "engine",
+    "EngineConfig": "engine",
+    "FileDownload": "engine",
+    "Stopped": "engine",
+    "DownloadRequest": "jobs",
+    "Job": "jobs",
+    "pieces_progress": "jobs",
+    "DownloadManager": "manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
