@@ -17,7 +17,7 @@ Optionally (``--status``) the server's ``/api/status`` p50/p99 while 4 downloads
 
 Needs nginx, aria2c, curl, openssl: ``apt-get install -y nginx aria2``.
 Usage: python benchmarks/bench_download.py --workdir /dev/shm [--sizes-mib 2048 1024]
-       [--rounds 1] [--throttled-size-mib 512] [--status]
+       [--rounds 1] [--throttled-size-mib 1024] [--status]
 """
 
 from __future__ import annotations
@@ -258,6 +258,14 @@ def print_table(
         )
 
 
+def generate(blob: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``blob``; return their SHA-256 (by openssl)."""
+    print(f"\ngenerating {size >> 20} MiB of random bytes ...", flush=True)
+    make_file(blob, size)
+    digest = subprocess.check_output(["openssl", "dgst", "-sha256", "-r", str(blob)])
+    return digest.split()[0].decode()
+
+
 def describe_machine(work: Path) -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -352,7 +360,7 @@ def print_status(serve: Path, nginx: Nginx, blob: Path, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes-mib", type=int, nargs="+", default=[2048, 1024])
-    parser.add_argument("--throttled-size-mib", type=int, default=512, help="0 to skip")
+    parser.add_argument("--throttled-size-mib", type=int, default=1024, help="0 to skip")
     parser.add_argument("--limit-rate", default="50m", help="nginx limit_rate per connection")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workdir", default=None, help="e.g. /dev/shm to take the disk out")
@@ -381,13 +389,7 @@ def main() -> None:
         for size_mib in args.sizes_mib:
             size = size_mib << 20
             blob = serve / "blob.bin"
-            print(f"\ngenerating {size_mib} MiB of random bytes ...", flush=True)
-            make_file(blob, size)
-            expected = (
-                subprocess.check_output(["openssl", "dgst", "-sha256", "-r", str(blob)])
-                .split()[0]
-                .decode()
-            )
+            expected = generate(blob, size)
             results = run_rounds(
                 loopback_contestants(has_hf),
                 nginx.url("blob.bin"),
@@ -409,13 +411,7 @@ def main() -> None:
         if args.throttled_size_mib:
             size = args.throttled_size_mib << 20
             blob = serve / "slow.bin"
-            print(f"\ngenerating {args.throttled_size_mib} MiB of random bytes ...", flush=True)
-            make_file(blob, size)
-            expected = (
-                subprocess.check_output(["openssl", "dgst", "-sha256", "-r", str(blob)])
-                .split()[0]
-                .decode()
-            )
+            expected = generate(blob, size)
             results = run_rounds(
                 throttled_contestants(),
                 nginx.url("slow.bin", slow=True),

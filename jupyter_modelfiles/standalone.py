@@ -3,8 +3,9 @@
 No server, no catalog: one URL to one file, with the engine's ranged connections, durable
 journal and SHA-256 verification. Unless ``connections`` is given, the download starts with
 one connection and opens more only when that one is slow (an origin that limits each
-connection); on a fast link one connection is the quickest and cheapest. Interrupting (Ctrl-C) keeps the partial file and journal
-next to the target, so running the same command again resumes.
+connection); on a fast link one connection is the quickest and cheapest. Interrupting
+(Ctrl-C) keeps the partial file and journal next to the target, so running the same command
+again resumes.
 """
 
 from __future__ import annotations
