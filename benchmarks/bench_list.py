@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--before", help="a git ref to measure beside this checkout, e.g. main")
-    parser.add_argument("--contents-repeat", type=int, default=5)
+    parser.add_argument("--contents-repeat", type=int, default=3)
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
