@@ -359,7 +359,9 @@ def print_status(serve: Path, nginx: Nginx, blob: Path, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes-mib", type=int, nargs="+", default=[2048, 1024])
+    parser.add_argument(
+        "--sizes-mib", type=int, nargs="*", default=[2048, 1024], help="none: skip loopback"
+    )
     parser.add_argument("--throttled-size-mib", type=int, default=1024, help="0 to skip")
     parser.add_argument("--limit-rate", default="50m", help="nginx limit_rate per connection")
     parser.add_argument("--rounds", type=int, default=1)
