@@ -68,8 +68,9 @@ SCHEMA = [
     END;
     """,
     # v2, listing 100,000 files fast: narrow covering indexes for deep pages (the boundary of a
-    # page is found in the index, the page itself then by seq), and counts per filter value
-    # kept by triggers so the total is a lookup, not a scan.
+    # page is found in the index, the page itself then by seq) and for the LIKE scan of a
+    # search too short for trigrams, and counts per filter value kept by triggers so the
+    # total is a lookup, not a scan.
     """
     CREATE INDEX files_live ON files(seq, expires_at);
     DROP INDEX files_purpose;
@@ -80,6 +81,7 @@ SCHEMA = [
     CREATE INDEX files_sample_type ON files(sample_type, seq, expires_at);
     DROP INDEX files_mimetype;
     CREATE INDEX files_mimetype ON files(mimetype, seq, expires_at);
+    CREATE INDEX files_names ON files(filename, seq, expires_at);
     CREATE TABLE files_counts (
         facet TEXT NOT NULL,
         value TEXT NOT NULL,
