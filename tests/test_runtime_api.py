@@ -211,3 +211,11 @@ async def test_without_a_catalog_load_is_a_clear_404(api: Any, services: Any) ->
         assert "catalog" in body(response)["error"]["message"]
     finally:
         services.catalog = previous
+
+
+async def test_system_memory_tells_the_views_what_fits(api: Any) -> None:
+    memory = body(await api("GET", "v1/system/memory"))
+    real = psutil.virtual_memory()
+    assert memory["total_bytes"] == real.total
+    assert 0 < memory["available_bytes"] <= memory["total_bytes"]
+    assert memory["ram_budget_bytes"] == BUDGET

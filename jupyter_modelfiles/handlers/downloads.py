@@ -13,7 +13,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..downloads.jobs import pieces_progress
+from ..downloads.jobs import FINISHED, pieces_progress
 from ..downloads.manager import DownloadManager
 from ..errors import InvalidRequest, ModelFilesError
 from ..events import Event, EventFilter
@@ -96,6 +96,20 @@ class JobActionHandler(_DownloadsHandler):
     async def post(self, job_id: str) -> None:
         command = getattr(self.downloads, self.action)
         self.write_json((await command(path_id(job_id))).to_dict())
+
+
+class ClearHandler(_DownloadsHandler):
+    """``POST v1/downloads/clear``: forget finished jobs (body ``{status: [...]}`` optional)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body()
+        statuses = body.get("status", list(FINISHED))
+        if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
+            raise InvalidRequest("status must be a list of job statuses")
+        cleared = await self.downloads.clear(tuple(statuses))
+        self.write_json({"object": "list", "cleared": cleared})
 
 
 class PartialsHandler(_DownloadsHandler):
@@ -231,6 +245,7 @@ default_handlers: list[tuple[Any, ...]] = [
     (r"/modelfiles/v1/models/download/status/(?P<job_id>[^/]+)", StatusHandler),
     (r"/modelfiles/v1/models/(?P<model_id>.+)/download/progress", ModelProgressSocket),
     (r"/modelfiles/v1/downloads", DownloadsHandler),
+    (r"/modelfiles/v1/downloads/clear", ClearHandler),
     (r"/modelfiles/v1/downloads/partials", PartialsHandler),
     (r"/modelfiles/v1/downloads/partials/(?P<name>[^/]+)", PartialHandler),
     (r"/modelfiles/v1/downloads/(?P<job_id>[^/]+)", DownloadHandler),
@@ -275,6 +290,11 @@ _STATUS_PROPS: dict[str, Any] = {
     "file": _NULL_STR,
     "url": {"type": "string"},
     "sha256": _NULL_STR,
+    "version": {
+        "type": "integer",
+        "description": "Server-issued state version, increasing with every change of the job "
+        "(also across restarts): keep the state with the highest version.",
+    },
 }
 
 OPENAPI: dict[str, Any] = {
@@ -353,6 +373,7 @@ OPENAPI: dict[str, Any] = {
                 "bytes_per_second": {"type": "number"},
                 "estimated_completion": _NULL_STR,
                 "error": _NULL_STR,
+                "version": {"type": "integer", "nullable": True},
             },
         },
     },
@@ -439,6 +460,43 @@ OPENAPI: dict[str, Any] = {
                     "400": _json(_ERROR, "Bad URL, checksum, file name or purpose"),
                 },
             },
+        },
+        "/v1/downloads/clear": {
+            "post": {
+                "operationId": "clear_finished_downloads",
+                "summary": "Forget finished jobs (completed, failed, cancelled by default)",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {
+                                        "type": "array",
+                                        "items": {"type": "string", "enum": list(FINISHED)},
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "403": _json(_ERROR, "Not authenticated or not authorized"),
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["object", "cleared"],
+                            "properties": {
+                                "object": {"type": "string"},
+                                "cleared": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "The ids of the cleared jobs",
+                    ),
+                    "400": _json(_ERROR, "Not a list of finished statuses"),
+                },
+            }
         },
         "/v1/downloads/partials": {
             "get": {

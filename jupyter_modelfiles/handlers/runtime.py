@@ -8,8 +8,10 @@ measured memory ``loaded_rss_bytes``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import psutil
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -42,10 +44,29 @@ class ModelUnloadHandler(_RuntimeHandler):
         self.write_json(snapshot)
 
 
+class MemoryHandler(_RuntimeHandler):
+    """``GET v1/system/memory``: the machine's memory, for "fits / tight / too big" hints."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        memory = await asyncio.to_thread(psutil.virtual_memory)
+        runtime = self.services.runtime
+        budget = runtime.ram_budget_bytes if runtime is not None else memory.available
+        self.write_json(
+            {
+                "total_bytes": int(memory.total),
+                "available_bytes": int(memory.available),
+                "ram_budget_bytes": int(budget),
+            }
+        )
+
+
 # These must come before a catch-all ``v1/models/(?P<model_id>.+)`` route in the table.
 default_handlers: list[tuple[str, Any]] = [
     (r"/modelfiles/v1/models/(?P<model_id>.+)/load/?", ModelLoadHandler),
     (r"/modelfiles/v1/models/(?P<model_id>.+)/unload/?", ModelUnloadHandler),
+    (r"/modelfiles/v1/system/memory", MemoryHandler),
 ]
 
 
@@ -110,6 +131,35 @@ OPENAPI: dict[str, Any] = {
                 "the RAM budget; 409 when the model is not downloaded or cannot fit.",
                 "parameters": [_MODEL_ID],
                 "responses": {"200": _SNAPSHOT, **_errors(400, 403, 404, 409, 422, 502)},
+            }
+        },
+        "/v1/system/memory": {
+            "get": {
+                "operationId": "system_memory",
+                "summary": "The machine's total and available memory and the RAM budget",
+                "responses": {
+                    "200": {
+                        "description": "Bytes",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": [
+                                        "total_bytes",
+                                        "available_bytes",
+                                        "ram_budget_bytes",
+                                    ],
+                                    "properties": {
+                                        "total_bytes": {"type": "integer", "minimum": 0},
+                                        "available_bytes": {"type": "integer", "minimum": 0},
+                                        "ram_budget_bytes": {"type": "integer", "minimum": 0},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(403),
+                },
             }
         },
         "/v1/models/{model_id}/unload": {

@@ -30,6 +30,12 @@ _BAR_STYLE = {
 }
 
 
+def is_older(update: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Is ``update`` a state the server issued before ``current`` (or the same one)?"""
+    new, old = update.get("version"), current.get("version")
+    return isinstance(new, int) and isinstance(old, int) and new <= old
+
+
 class Job:
     """A handle on one download job: its latest status and the controls."""
 
@@ -37,6 +43,7 @@ class Job:
         self.client = client
         self.status: dict[str, Any] = dict(status)
         self._done = threading.Event()
+        self._lock = threading.Lock()
         if self.finished:
             self._done.set()
 
@@ -52,10 +59,16 @@ class Job:
     def finished(self) -> bool:
         return self.state in TERMINAL_STATUSES
 
-    def _update(self, status: dict[str, Any]) -> None:
-        self.status = {**self.status, **status}
+    def _update(self, status: dict[str, Any]) -> bool:
+        """Take a newer state; one with a version not above the current one is dropped
+        (a reply that arrives after a newer event), so nothing older replaces it."""
+        with self._lock:
+            if is_older(status, self.status):
+                return False
+            self.status = {**self.status, **status}
         if self.finished:
             self._done.set()
+        return True
 
     def refresh(self) -> dict[str, Any]:
         self._update(self.client.get_download(self.id))
@@ -150,7 +163,8 @@ class DownloadProgress(w.VBox):
     def update(self, status: dict[str, Any]) -> None:
         """New job state (any thread); redraws at most every ``min_interval`` s, finals always."""
         with self._lock:
-            self.job._update(status)
+            if not self.job._update(status):
+                return  # an older state than the one shown
             now = time.monotonic()
             final = self.job.finished or self.job.state == "paused"
             if not final and now - self._last_draw < self.min_interval:
