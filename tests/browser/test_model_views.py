@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -326,7 +327,7 @@ def test_loading_spinner_memory_on_the_row_and_plain_load_errors(page: Any, lab:
     assert real.get_by_role("status", name="Loading Tiny Real").count() == 0
     with lab.api() as api:
         rss = api.get("models/team%2Ftiny-real").json()["loaded_rss_bytes"]
-    badge = real.locator(".jp-ModelFiles-badge", has_text="loaded")
+    badge = real.locator(".jp-ModelFiles-badge", has_text=re.compile(r"^loaded"))
     assert rss > 0 and " · " in badge.inner_text() and badge.inner_text().endswith("iB")
 
     # a failed load: on the model's own row, in plain words, with a next step
