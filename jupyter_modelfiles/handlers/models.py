@@ -527,6 +527,12 @@ OPENAPI: dict[str, Any] = {
                 "format": {"type": "string", "nullable": True},
                 "files": {"type": "array", "items": _ref("ModelFile")},
                 "jobs": {"type": "array", "items": {"type": "object"}},
+                "started": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "POST .../download only: the jobs this request started "
+                    "or joined (none when the chosen files are already local)",
+                },
                 "loaded_rss_bytes": {"type": "integer", "nullable": True},
                 "load_time_ms": {"type": "number", "nullable": True},
             },

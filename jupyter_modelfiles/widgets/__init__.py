@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ..client import ModelFilesClient
 from ._events import EventListener, listener_for
 from ._files import FilesBrowser
+from ._group import GroupProgress, JobGroup
 from ._models import ModelBrowser, jobs_of, models_of
 from ._progress import DownloadProgress, Job
 from ._upload import UploadControl
@@ -20,7 +21,9 @@ __all__ = [
     "DownloadProgress",
     "EventListener",
     "FilesBrowser",
+    "GroupProgress",
     "Job",
+    "JobGroup",
     "ModelBrowser",
     "UploadControl",
     "browser",
@@ -77,7 +80,11 @@ def start_download(
     quant: str | None = None,
     sha256: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Start a download of a URL, a Hugging Face URL or a catalog model; the job statuses."""
+    """Start a download of a URL, a Hugging Face URL or a catalog model; the job statuses.
+
+    For a catalog model, only the jobs this request started or joined (the server's
+    ``started``), never the model's earlier runs or other quantizations.
+    """
     parts = urlsplit(url_or_model)
     if parts.scheme in ("http", "https"):
         if (parts.hostname or "").lower() in HUB_HOSTS:
@@ -88,10 +95,35 @@ def start_download(
         answer = client.download_model(
             url_or_model, files=[file] if file else None, quantization=quant
         )
+    if isinstance(answer, dict) and isinstance(answer.get("started"), list):
+        jobs = [job for job in answer["started"] if isinstance(job, dict)]
+        if not jobs:  # nothing to fetch: the chosen files are local already
+            jobs = [
+                {
+                    "job_id": "",
+                    "status": "already_downloaded",
+                    "model_id": answer.get("id", url_or_model),
+                    "files": _chosen_files(answer, file, quant),
+                }
+            ]
+        return jobs
     jobs = jobs_of(answer)
     if not jobs and isinstance(answer, dict) and answer.get("status"):
         jobs = [{"job_id": "", "url": url_or_model, **answer}]
     return jobs
+
+
+def _chosen_files(snapshot: dict[str, Any], file: str | None, quant: str | None) -> list[str]:
+    """The files of a model snapshot a download of ``file`` / ``quant`` / the default means."""
+    files = [f for f in snapshot.get("files") or [] if isinstance(f, dict)]
+    if file:
+        return [file]
+    wanted = (quant or snapshot.get("quantization") or "").upper()
+    return [
+        str(f.get("name"))
+        for f in files
+        if f.get("isDownloaded") and str(f.get("quantization") or "").upper() == wanted
+    ]
 
 
 def download(
@@ -102,17 +134,21 @@ def download(
     sha256: str | None = None,
     client: ModelFilesClient | None = None,
     display: bool = True,
-) -> Job | list[Job]:
+) -> Job | JobGroup:
     """Download a URL or a catalog model (one ``file`` or a ``quant``), showing progress.
 
-    Returns the :class:`Job` (a list when a model download starts several files).
+    Returns one :class:`Job` for one file; for a model of several files one
+    :class:`JobGroup` with the aggregate progress and the same ``wait()``, ``pause()``,
+    ``resume()``, ``cancel()`` and ``paths``.
     """
     client = client or ModelFilesClient()
     jobs = start_download(client, url_or_model, file, quant, sha256)
-    bars = [DownloadProgress(job, client) for job in jobs]
+    if len(jobs) == 1:
+        bar: DownloadProgress | GroupProgress = DownloadProgress(jobs[0], client)
+    else:
+        model_id = next((j.get("model_id") for j in jobs if j.get("model_id")), url_or_model)
+        group = JobGroup(client, [Job(client, job) for job in jobs], model_id=model_id)
+        bar = GroupProgress(group)
     if display:
-        from ipywidgets import VBox
-
-        _show(bars[0] if len(bars) == 1 else VBox(bars))
-    handles = [bar.job for bar in bars]
-    return handles[0] if len(handles) == 1 else handles
+        _show(bar)
+    return bar.job

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -19,7 +20,7 @@ from ..formatting import describe_job, human_bytes, human_duration, human_speed,
 from ..formatting import eta_seconds as _eta
 from ._events import EventListener, listener_for
 
-__all__ = ["DownloadProgress", "Job"]
+__all__ = ["DownloadProgress", "Job", "local_paths"]
 
 _BAR_STYLE = {
     "completed": "success",
@@ -28,6 +29,21 @@ _BAR_STYLE = {
     "cancelled": "warning",
     "paused": "info",
 }
+
+
+def local_paths(client: ModelFilesClient, model_id: str | None, files: list[str]) -> list[Path]:
+    """The local paths of a model's ``files`` (ids, names or split parts) that are downloaded."""
+    if not model_id:
+        return []
+    found: list[Path] = []
+    for entry in client.model_files(model_id):
+        names = {str(entry.get("id")), str(entry.get("name"))}
+        stem = str(entry.get("name") or "").rsplit(".", 1)[0]
+        wanted = any(f in names or (stem and f.startswith(stem + "-")) for f in files)
+        path = (entry.get("downloadStatus") or {}).get("localPath")
+        if wanted and entry.get("isDownloaded") and path and Path(path) not in found:
+            found.append(Path(path))
+    return found
 
 
 def is_older(update: dict[str, Any], current: dict[str, Any]) -> bool:
@@ -95,6 +111,17 @@ class Job:
                 raise TimeoutError(f"download {self.id} is still {self.state} after {timeout}s")
         return self.status
 
+    @property
+    def paths(self) -> list[Path]:
+        """Where the file is once downloaded (model files; empty before, or for URL jobs)."""
+        files = self.status.get("files") or [self.status.get("file")]
+        return local_paths(self.client, self.status.get("model_id"), [str(f) for f in files if f])
+
+    @property
+    def path(self) -> Path | None:
+        paths = self.paths
+        return paths[0] if paths else None
+
     def __repr__(self) -> str:
         return f"<Job {self.id} {describe_job(self.status)}>"
 
@@ -122,7 +149,7 @@ class DownloadProgress(w.VBox):
         self.title = w.HTML()
         self.bar = w.FloatProgress(min=0.0, max=100.0, value=0.0, bar_style="")
         self.bar.layout.flex = "2"
-        self.info = w.HTML()
+        self.info = w.HTML(layout=w.Layout(min_width="0"))
         self.error = w.HTML()
         self.pause_button = w.Button(description="Pause", icon="pause", tooltip="Pause")
         self.resume_button = w.Button(description="Resume", icon="play", tooltip="Resume")
@@ -134,9 +161,10 @@ class DownloadProgress(w.VBox):
         self.cancel_button.on_click(lambda _: self._control(self.job.cancel))
         row = w.HBox(
             [self.bar, self.info, self.pause_button, self.resume_button, self.cancel_button],
-            layout=w.Layout(align_items="center", width="100%"),
+            layout=w.Layout(align_items="center", width="100%", flex_flow="row wrap"),
         )
-        super().__init__([self.title, row, self.error])
+        # never wider than the output area: the row wraps instead of overflowing
+        super().__init__([self.title, row, self.error], layout=w.Layout(width="100%"))
         self._unwatch = None
         self._draw(self.job.status)
         if listen and self.job.id:

@@ -185,9 +185,7 @@ def test_main_view_opens_from_sidebar_launcher_and_palette(page: Any, tmp_path: 
     _open_view(page)
     page.evaluate("() => { window.jupyterapp.shell.currentWidget.close(); }")
     view.wait_for(state="detached", timeout=10_000)
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('apputils:activate-command-palette')"
-    )
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
     palette = page.locator("#command-palette")
     palette.locator("input").fill("Model files: open the main view")
     palette.locator(".lm-CommandPalette-item", has_text="Model files: open the main view").click()
@@ -295,7 +293,9 @@ def test_notices_go_away_and_already_downloaded_says_so(page: Any) -> None:
     notice.wait_for(state="detached")
 
 
-def test_loading_spinner_memory_on_the_row_and_plain_load_errors(page: Any, lab: LabProcess) -> None:
+def test_loading_spinner_memory_on_the_row_and_plain_load_errors(
+    page: Any, lab: LabProcess
+) -> None:
     panel = open_panel(page)
     search = panel.get_by_label("Search models")
     search.fill("team")
@@ -356,9 +356,12 @@ def test_downloads_clear_finished_one_row_per_file_and_checksum_words(
     failed.wait_for(timeout=15_000)
     page.wait_for_timeout(1500)
     assert failed.count() == 1
-    assert downloads.locator(
-        '[data-group="downloading"] .jp-ModelFiles-job', has_text="no-such-file.gguf"
-    ).count() == 0
+    assert (
+        downloads.locator(
+            '[data-group="downloading"] .jp-ModelFiles-job', has_text="no-such-file.gguf"
+        ).count()
+        == 0
+    )
     assert "HTTP 404" in failed.inner_text()
 
     # the same file twice: one row, the earlier run on demand
