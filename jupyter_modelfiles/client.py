@@ -538,6 +538,10 @@ class ModelFilesClient:
     def unload_model(self, model_id: str) -> JSON:
         return self._json("POST", f"v1/models/{_q(model_id)}/unload")
 
+    def system_memory(self) -> JSON:
+        """``GET v1/system/memory``: total and available bytes and the RAM budget."""
+        return self._json("GET", "v1/system/memory")
+
     def openapi(self) -> JSON:
         return self._json("GET", "v1/openapi.json")
 

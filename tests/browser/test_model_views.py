@@ -109,7 +109,9 @@ def _no_sideways_scroll(page: Any, selector: str) -> list[str]:
             const root = document.querySelector(selector);
             const box = root.getBoundingClientRect();
             const out = [];
-            if (root.scrollWidth > root.clientWidth + 1) out.push('panel scrolls: ' + root.scrollWidth);
+            if (root.scrollWidth > root.clientWidth + 1) {
+                out.push('panel scrolls: ' + root.scrollWidth);
+            }
             for (const el of root.querySelectorAll('button, .jp-ModelFiles-badge, input, select')) {
                 const r = el.getBoundingClientRect();
                 if (r.width && r.right > box.right + 1) out.push(el.outerHTML.slice(0, 80));
@@ -314,7 +316,8 @@ def test_loading_spinner_memory_on_the_row_and_plain_load_errors(
             const seen = () => {
                 const row = document.querySelector(
                     '#jp-modelfiles-sidebar [data-model-id="team/tiny-real"]');
-                if (row && row.querySelector('.jp-ModelFiles-spinner[aria-label="Loading Tiny Real"]')) {
+                const spinner = '.jp-ModelFiles-spinner[aria-label="Loading Tiny Real"]';
+                if (row && row.querySelector(spinner)) {
                     window.__spinner = true;
                 }
             };

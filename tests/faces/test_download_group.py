@@ -55,8 +55,7 @@ def modelfiles_config(origin: Origin, tmp_path: Path) -> dict[str, Any]:
         {
             "id": "org/slow-split",
             "files": [
-                _file(origin, f"slow.Q8_0-0000{i}-of-00002.gguf", 3_000_000, 20 + i)
-                for i in (1, 2)
+                _file(origin, f"slow.Q8_0-0000{i}-of-00002.gguf", 3_000_000, 20 + i) for i in (1, 2)
             ],
         },
     ]
