@@ -126,3 +126,9 @@ export function snippetsFor(options: {
   }
   return out;
 }
+
+/** A long path as its last two parts ("…/snapshots/x.gguf"); show the whole one as tooltip. */
+export function shortPath(path: string, keep = 2): string {
+  const parts = path.split('/');
+  return parts.length > keep + 1 && path.length > 32 ? `…/${parts.slice(-keep).join('/')}` : path;
+}

@@ -7,7 +7,7 @@ import { Clipboard } from '@jupyterlab/apputils';
 import { checkIcon, copyIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { checksumWords, snippetsFor } from './advice';
+import { checksumWords, shortPath, snippetsFor } from './advice';
 import { formatBytes, formatEta, formatPercent, formatSpeed, fraction } from './format';
 import { SidebarModel, SidebarState } from './model';
 import { combinedProgress, fileJobs, isChecksumMismatch, Job, Model, ModelFile } from './state';
@@ -46,6 +46,21 @@ export function ErrorLine({ message }: { message?: string | null }): JSX.Element
   return (
     <div className="jp-ModelFiles-error" role="alert">
       {message}
+    </div>
+  );
+}
+
+/** The transient notice with its dismiss button. */
+export function Notice({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element | null {
+  if (!state.notice) {
+    return null;
+  }
+  return (
+    <div className="jp-ModelFiles-notice" role="status">
+      <span>{state.notice}</span>
+      <button className="jp-ModelFiles-iconbutton" aria-label="Dismiss notice" onClick={() => sidebar.dismissNotice()}>
+        ✕
+      </button>
     </div>
   );
 }
@@ -149,13 +164,16 @@ export function FileState({
   file,
   state,
   sidebar,
-  now
+  now,
+  compact = false
 }: {
   model: Model;
   file: ModelFile;
   state: SidebarState;
   sidebar: SidebarModel;
   now: number;
+  /** In the narrow sidebar: the path shows its file name only. */
+  compact?: boolean;
 }): JSX.Element {
   const jobs = fileJobs(state.jobs, model.id, file);
   const live = jobs.filter(j => ['downloading', 'queued', 'paused', 'verifying'].includes(j.status));
@@ -209,7 +227,7 @@ export function FileState({
           {path ? (
             <>
               <code className="jp-ModelFiles-path" title={path}>
-                {path}
+                {shortPath(path, compact ? 1 : 3)}
               </code>
               <CopyButton text={path} label={`Copy the path of ${name}`} sidebar={sidebar} />
             </>

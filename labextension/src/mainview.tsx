@@ -9,7 +9,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { Fit, fitOf } from './advice';
-import { ErrorLine, FileState, useModelState, useNow } from './components';
+import { ErrorLine, FileState, Notice, useModelState, useNow } from './components';
 import { formatBytes } from './format';
 import { SidebarModel, SidebarState } from './model';
 import { ModelActions, ModelBadges } from './panel';
@@ -281,14 +281,7 @@ function MainView({ sidebar }: { sidebar: SidebarModel }): JSX.Element {
           </span>
         ) : null}
       </header>
-      {state.notice ? (
-        <div className="jp-ModelFiles-notice" role="status">
-          <span>{state.notice}</span>
-          <button className="jp-ModelFiles-iconbutton" aria-label="Dismiss notice" onClick={() => sidebar.dismissNotice()}>
-            ✕
-          </button>
-        </div>
-      ) : null}
+      <Notice state={state} sidebar={sidebar} />
       <form
         className="jp-ModelFiles-toolbar"
         onSubmit={ev => {

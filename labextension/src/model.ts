@@ -262,13 +262,16 @@ export class SidebarModel {
     this._set({
       expanded: { ...this._state.expanded, [modelId]: { loading: true, files: current?.files ?? [] } }
     });
-    let entry: ExpandedModel;
-    try {
-      entry = { loading: false, files: modelFilesFrom(await this.client.get(routes.modelFiles(modelId))) };
-    } catch (err) {
-      entry = { loading: false, files: [], error: (err as Error).message };
-    }
+    const entry = await this._filesOf(modelId);
     this._set({ expanded: { ...this._state.expanded, [modelId]: entry } });
+  }
+
+  private async _filesOf(modelId: string): Promise<ExpandedModel> {
+    try {
+      return { loading: false, files: modelFilesFrom(await this.client.get(routes.modelFiles(modelId))) };
+    } catch (err) {
+      return { loading: false, files: [], error: (err as Error).message };
+    }
   }
 
   private async _busy(key: string, section: Section, fn: () => Promise<unknown>): Promise<boolean> {
@@ -383,12 +386,7 @@ export class SidebarModel {
     this._set({
       modelFiles: { ...this._state.modelFiles, [modelId]: { loading: true, files: current?.files ?? [] } }
     });
-    let entry: ExpandedModel;
-    try {
-      entry = { loading: false, files: modelFilesFrom(await this.client.get(routes.modelFiles(modelId))) };
-    } catch (err) {
-      entry = { loading: false, files: [], error: (err as Error).message };
-    }
+    const entry = await this._filesOf(modelId);
     this._set({ modelFiles: { ...this._state.modelFiles, [modelId]: entry } });
   }
 

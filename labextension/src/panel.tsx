@@ -12,6 +12,7 @@ import { checksumWords } from './advice';
 import {
   ErrorLine,
   FileState,
+  Notice,
   ProgressBar,
   ProgressText,
   Spinner,
@@ -36,7 +37,8 @@ import {
 
 /** A model's state in a few words: downloaded / downloading / loaded (with its memory). */
 export function ModelBadges({ model, state }: { model: Model; state: SidebarState }): JSX.Element {
-  const loading = !!state.busy[`load:${model.id}`];
+  // this page's own load, or one started elsewhere (a notebook, another tab): the server's event
+  const loading = !!state.busy[`load:${model.id}`] || (model.loading === true && !model.loaded);
   const unloading = !!state.busy[`unload:${model.id}`];
   const rss = typeof model.loaded_rss_bytes === 'number' ? model.loaded_rss_bytes : 0;
   return (
@@ -118,9 +120,11 @@ function ModelRow({ model, state, sidebar, now }: { model: Model; state: Sidebar
         <span className="jp-ModelFiles-name" title={title === model.id ? title : `${title} (${model.id})`}>
           {title}
         </span>
+      </div>
+      <div className="jp-ModelFiles-metaline">
+        {meta ? <span className="jp-ModelFiles-meta jp-ModelFiles-muted">{meta}</span> : null}
         <ModelBadges model={model} state={state} />
       </div>
-      {meta ? <div className="jp-ModelFiles-meta jp-ModelFiles-muted">{meta}</div> : null}
       <ModelActions model={model} state={state} sidebar={sidebar} />
       <ErrorLine message={state.loadErrors[model.id]} />
       {expanded ? (
@@ -143,7 +147,7 @@ function ModelRow({ model, state, sidebar, now }: { model: Model; state: Sidebar
                       .filter(Boolean)
                       .join(' · ')}
                   </div>
-                  <FileState model={model} file={file} state={state} sidebar={sidebar} now={now} />
+                  <FileState model={model} file={file} state={state} sidebar={sidebar} now={now} compact />
                 </li>
               ))}
             </ul>
@@ -624,14 +628,7 @@ function Sidebar({ sidebar, openView }: { sidebar: SidebarModel; openView?: () =
           </button>
         ) : null}
       </header>
-      {state.notice ? (
-        <div className="jp-ModelFiles-notice" role="status">
-          <span>{state.notice}</span>
-          <button className="jp-ModelFiles-iconbutton" aria-label="Dismiss notice" onClick={() => sidebar.dismissNotice()}>
-            ✕
-          </button>
-        </div>
-      ) : null}
+      <Notice state={state} sidebar={sidebar} />
       <ModelsSection state={state} sidebar={sidebar} />
       <DownloadsSection state={state} sidebar={sidebar} />
       <FilesSection state={state} sidebar={sidebar} />

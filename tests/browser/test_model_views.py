@@ -262,7 +262,8 @@ def test_progress_on_the_files_own_row_then_path_and_snippets(
     with lab.api() as api:
         files = api.get("models/team%2Fbig-13b/files").json()["data"]
     local = files[0]["downloadStatus"]["localPath"]
-    assert path.inner_text() == local and Path(local).stat().st_size == SLOW_SIZE
+    assert path.get_attribute("title") == local and Path(local).stat().st_size == SLOW_SIZE
+    assert path.inner_text().endswith("/big-13b.Q5_K_M.gguf")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     file_row.get_by_role("button", name="Copy the path of big-13b.Q5_K_M.gguf").click()
     assert page.evaluate("() => navigator.clipboard.readText()") == local

@@ -77,6 +77,26 @@ def _notebook(path: Path, download_url: str) -> None:
     nbformat.write(notebook, path)
 
 
+def _run_notebook(context: Any, lab: LabProcess, name: str) -> tuple[Any, list[str]]:
+    """Open the notebook ``name`` of ``lab`` in a new page and run all its cells."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+    select = page.locator(".jp-Dialog button", has_text="Select")
+    try:  # JupyterLab may ask which kernel to start
+        select.wait_for(timeout=10_000)
+        select.click()
+    except Exception:
+        pass
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    return page, errors
+
+
 def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     widget_lab: WidgetLab, browser: Any, origin: Origin, tmp_path: Path
 ) -> None:
@@ -91,21 +111,7 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     digest = hashlib.sha256(big.read_bytes()).hexdigest()
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{widget_lab.url}lab/tree/widgets.ipynb?token={widget_lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-    select = page.locator(".jp-Dialog button", has_text="Select")
-    try:  # JupyterLab may ask which kernel to start
-        select.wait_for(timeout=10_000)
-        select.click()
-    except Exception:
-        pass
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page, errors = _run_notebook(context, widget_lab, "widgets.ipynb")
 
     # The download bar (second cell) renders, moves, and turns green.
     bar = page.locator(".widget-hprogress").first
@@ -219,21 +225,7 @@ def test_model_browser_table_and_a_group_download_fit_the_output(
     nbformat.write(notebook, catalog_lab.notebooks / "models.ipynb")
 
     context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{catalog_lab.url}lab/tree/models.ipynb?token={catalog_lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-    select = page.locator(".jp-Dialog button", has_text="Select")
-    try:  # JupyterLab may ask which kernel to start
-        select.wait_for(timeout=10_000)
-        select.click()
-    except Exception:
-        pass
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page, errors = _run_notebook(context, catalog_lab, "models.ipynb")
 
     # the browser is a table of ipywidgets with the main view's columns
     table = page.locator(".modelfiles-table").first

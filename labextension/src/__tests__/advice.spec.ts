@@ -1,4 +1,4 @@
-import { checksumWords, fitOf, loadErrorWords, snippetsFor } from '../advice';
+import { checksumWords, fitOf, loadErrorWords, shortPath, snippetsFor } from '../advice';
 
 describe('load errors in plain words', () => {
   it('says what a bad GGUF means and what to do', () => {
@@ -41,5 +41,12 @@ describe('snippets', () => {
   it('explains a checksum mismatch with a next step', () => {
     expect(checksumWords(true)).toMatch(/differs from the expected SHA-256.*Re-read the catalog/);
     expect(checksumWords(false)).toMatch(/Check the expected SHA-256/);
+  });
+});
+
+describe('paths', () => {
+  it('keeps the end of a long path, where the file name is', () => {
+    expect(shortPath('/home/me/.cache/huggingface/hub/models--org--m/snapshots/abc/m.gguf')).toBe('…/abc/m.gguf');
+    expect(shortPath('/tmp/m.gguf')).toBe('/tmp/m.gguf');
   });
 });
