@@ -241,7 +241,13 @@ class DownloadProgress(w.VBox):
         self.pause_button.disabled = state not in ("downloading", "queued")
         self.resume_button.disabled = state != "paused"
         self.cancel_button.disabled = state in TERMINAL_STATUSES
-        self.error.value = _red(str(job["error"])) if state == "failed" and job.get("error") else ""
+        error = str(job.get("error") or "") if state == "failed" else ""
+        if "checksum mismatch" in error:
+            error += (
+                ". The origin's file differs from the expected SHA-256, so downloading it again "
+                "would fail the same way: check the expected checksum (or re-read the catalog)."
+            )
+        self.error.value = _red(error) if error else ""
 
 
 def _escape(text: str) -> str:

@@ -178,6 +178,26 @@ def test_main_view_opens_from_sidebar_launcher_and_palette(page: Any, tmp_path: 
     view.get_by_text("No model matches the filters.").wait_for()
     view.get_by_label("Filter by state").select_option("")
     page.screenshot(path=str(screenshot_path(tmp_path, "labextension-main-view.png")))
+    # the dark theme: the same view, theme colours only
+    light = view.evaluate("(el) => getComputedStyle(el).color")
+    page.evaluate(
+        "() => { void window.jupyterapp.commands.execute("
+        "'apputils:change-theme', { theme: 'JupyterLab Dark' }); }"
+    )
+    page.wait_for_selector('body[data-jp-theme-light="false"]', state="attached", timeout=20_000)
+    page.wait_for_function(
+        "(before) => getComputedStyle(document.querySelector('#jp-modelfiles-main')).color"
+        " !== before",
+        arg=light,
+        timeout=10_000,
+    )
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
+    page.screenshot(path=str(screenshot_path(tmp_path, "labextension-main-view-dark.png")))
+    page.evaluate(
+        "() => { void window.jupyterapp.commands.execute("
+        "'apputils:change-theme', { theme: 'JupyterLab Light' }); }"
+    )
+    page.wait_for_selector('body[data-jp-theme-light="true"]', state="attached", timeout=20_000)
 
     # the launcher card and the command palette open it too
     page.evaluate("() => { window.jupyterapp.shell.currentWidget.close(); }")

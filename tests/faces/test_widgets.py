@@ -100,6 +100,7 @@ def test_download_progress_draws_states_and_throttles() -> None:
     bar.update({"status": "failed", "error": "checksum mismatch: expected abc"})
     assert bar.bar.bar_style == "danger"
     assert "checksum mismatch" in bar.error.value
+    assert "differs from the expected SHA-256" in bar.error.value  # why a retry cannot help
     assert bar.cancel_button.disabled and bar.job.finished
 
     done = DownloadProgress(
