@@ -143,3 +143,19 @@ async def test_progress_events_are_throttled_and_monotonic(tmp_path: Path, origi
     assert job.status == "completed"
     subscription.close()
     await jobs.close()
+
+
+async def test_state_versions_keep_growing_across_a_restart(tmp_path: Path, origin: Origin) -> None:
+    jobs = manager(tmp_path, tmp_path / ".partial")
+    await jobs.start()
+    job = await jobs.submit(DownloadRequest(url=origin.url("absent.bin"), dest=tmp_path / "a"))
+    queued = job.to_status()["version"]
+    await eventually(lambda: job.status == "failed", timeout=10)
+    failed = job.to_status()["version"]
+    assert failed > queued
+    await jobs.close()
+    again = manager(tmp_path, tmp_path / ".partial")
+    await again.start()
+    reloaded = await again.get(job.job_id)
+    assert reloaded.status == "failed" and reloaded.to_status()["version"] > failed
+    await again.close()
