@@ -50,6 +50,54 @@ export function ErrorLine({ message }: { message?: string | null }): JSX.Element
   );
 }
 
+/**
+ * A search box in a form: Enter searches; emptying the box (typing or its ✕) goes back to
+ * the unfiltered list at once.
+ */
+export function SearchForm({
+  label,
+  placeholder,
+  active,
+  onSearch,
+  onText,
+  children
+}: {
+  label: string;
+  placeholder: string;
+  /** The search the list currently shows. */
+  active: string;
+  onSearch: (text: string) => void;
+  onText?: (text: string) => void;
+  children?: React.ReactNode;
+}): JSX.Element {
+  const [text, setText] = React.useState(active);
+  return (
+    <form
+      className="jp-ModelFiles-toolbar"
+      onSubmit={ev => {
+        ev.preventDefault();
+        onSearch(text);
+      }}
+    >
+      <input
+        type="search"
+        className="jp-ModelFiles-input"
+        placeholder={placeholder}
+        aria-label={label}
+        value={text}
+        onChange={ev => {
+          setText(ev.target.value);
+          onText?.(ev.target.value);
+          if (!ev.target.value && active) {
+            onSearch('');
+          }
+        }}
+      />
+      {children}
+    </form>
+  );
+}
+
 /** The transient notice with its dismiss button. */
 export function Notice({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element | null {
   if (!state.notice) {
@@ -129,7 +177,8 @@ export function ProgressText({
   speed,
   eta,
   status,
-  now
+  now,
+  showStatus = true
 }: {
   done: number;
   total: number | undefined;
@@ -137,6 +186,8 @@ export function ProgressText({
   eta: string | undefined;
   status: string;
   now: number;
+  /** Off where the status is written next to the name already. */
+  showStatus?: boolean;
 }): JSX.Element {
   const value = status === 'completed' ? 1 : fraction(done, total);
   const running = status === 'downloading';
@@ -150,7 +201,7 @@ export function ProgressText({
       </span>
       {running && speed > 0 ? <span>{formatSpeed(speed)}</span> : null}
       {left ? <span aria-label="time left">{left} left</span> : null}
-      {!running ? <span>{status}</span> : null}
+      {!running && showStatus ? <span>{status}</span> : null}
     </div>
   );
 }

@@ -9,7 +9,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { Fit, fitOf } from './advice';
-import { ErrorLine, FileState, Notice, useModelState, useNow } from './components';
+import { ErrorLine, FileState, Notice, SearchForm, useModelState, useNow } from './components';
 import { formatBytes } from './format';
 import { SidebarModel, SidebarState } from './model';
 import { ModelActions, ModelBadges } from './panel';
@@ -282,26 +282,13 @@ function MainView({ sidebar }: { sidebar: SidebarModel }): JSX.Element {
         ) : null}
       </header>
       <Notice state={state} sidebar={sidebar} />
-      <form
-        className="jp-ModelFiles-toolbar"
-        onSubmit={ev => {
-          ev.preventDefault();
-          void sidebar.loadCatalog(words);
-        }}
+      <SearchForm
+        label="Filter models"
+        placeholder="Filter by name, provider, format, quantization (Enter also searches the Hub)"
+        active={state.catalogSearch}
+        onSearch={text => void sidebar.loadCatalog(text)}
+        onText={setWords}
       >
-        <input
-          type="search"
-          className="jp-ModelFiles-input"
-          placeholder="Filter by name, provider, format, quantization (Enter also searches the Hub)"
-          aria-label="Filter models"
-          value={words}
-          onChange={ev => {
-            setWords(ev.target.value);
-            if (!ev.target.value && state.catalogSearch) {
-              void sidebar.loadCatalog('');
-            }
-          }}
-        />
         <select
           aria-label="Filter by state"
           value={stateFilter}
@@ -314,7 +301,7 @@ function MainView({ sidebar }: { sidebar: SidebarModel }): JSX.Element {
           <option value="loaded">loaded</option>
         </select>
         <button type="submit">Search</button>
-      </form>
+      </SearchForm>
       <ErrorLine message={state.errors.models} />
       {state.catalogLoading && !state.catalog.length ? <div className="jp-ModelFiles-muted">Loading…</div> : null}
       <table className="jp-ModelFiles-table jp-ModelFiles-maintable" aria-label="Models">

@@ -14,6 +14,7 @@ import {
   FileState,
   Notice,
   ProgressBar,
+  SearchForm,
   ProgressText,
   Spinner,
   useModelState,
@@ -161,33 +162,18 @@ function ModelRow({ model, state, sidebar, now }: { model: Model; state: Sidebar
 }
 
 function ModelsSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
-  const [search, setSearch] = React.useState(state.modelSearch);
   const now = useNow(state.jobs.downloading.length > 0);
   return (
     <details className="jp-ModelFiles-section" open data-section="models">
       <summary>Models</summary>
-      <form
-        className="jp-ModelFiles-toolbar"
-        onSubmit={ev => {
-          ev.preventDefault();
-          void sidebar.searchModels(search);
-        }}
+      <SearchForm
+        label="Search models"
+        placeholder="Search models"
+        active={state.modelSearch}
+        onSearch={text => void sidebar.searchModels(text)}
       >
-        <input
-          type="search"
-          className="jp-ModelFiles-input"
-          placeholder="Search models"
-          aria-label="Search models"
-          value={search}
-          onChange={ev => {
-            setSearch(ev.target.value);
-            if (!ev.target.value && state.modelSearch) {
-              void sidebar.searchModels('');
-            }
-          }}
-        />
         <button type="submit">Search</button>
-      </form>
+      </SearchForm>
       <ErrorLine message={state.errors.models} />
       {state.modelsLoading && !state.models.length ? <div className="jp-ModelFiles-muted">Loading…</div> : null}
       {!state.modelsLoading && !state.models.length && !state.errors.models ? (
@@ -231,6 +217,7 @@ function JobRow({ run, state, sidebar, now }: { run: FileRun; state: SidebarStat
         eta={job.estimated_completion}
         status={downloading ? 'downloading' : job.status}
         now={now}
+        showStatus={false}
       />
       {mismatch ? (
         <div className="jp-ModelFiles-error" role="alert">
@@ -374,7 +361,6 @@ async function confirmDelete(name: string): Promise<boolean> {
 }
 
 function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
-  const [search, setSearch] = React.useState(state.files.search);
   const [purpose, setPurpose] = React.useState('user_data');
   const [dragging, setDragging] = React.useState(false);
   const input = React.useRef<HTMLInputElement>(null);
@@ -475,26 +461,12 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
           </button>
         ) : null}
       </div>
-      <form
-        className="jp-ModelFiles-toolbar"
-        onSubmit={ev => {
-          ev.preventDefault();
-          void sidebar.loadFiles({ search });
-        }}
+      <SearchForm
+        label="Search files"
+        placeholder="Search files"
+        active={files.search}
+        onSearch={text => void sidebar.loadFiles({ search: text })}
       >
-        <input
-          type="search"
-          className="jp-ModelFiles-input"
-          placeholder="Search files"
-          aria-label="Search files"
-          value={search}
-          onChange={ev => {
-            setSearch(ev.target.value);
-            if (!ev.target.value && files.search) {
-              void sidebar.loadFiles({ search: '' }); // cleared (✕ or backspace): unfiltered
-            }
-          }}
-        />
         <select
           aria-label="Filter by purpose"
           value={files.purpose}
@@ -507,7 +479,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
             </option>
           ))}
         </select>
-      </form>
+      </SearchForm>
       <ErrorLine message={state.errors.files} />
       <ul className="jp-ModelFiles-list" aria-label="Files">
         {files.items.map(file => {

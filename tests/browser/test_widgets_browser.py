@@ -46,20 +46,21 @@ def origin() -> Iterator[Origin]:
         yield running
 
 
-@pytest.fixture
-def widget_lab(tmp_path: Path) -> Iterator[WidgetLab]:
-    _ensure_built()
-    lab = WidgetLab(
-        tmp_path / "lab",
-        base_url="/widgets%40lab/",
-        extra_args=[f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}"],
-    )
+def _running(tmp_path: Path, *args: str) -> Iterator[WidgetLab]:
+    """A started widget lab under ``tmp_path/lab`` with extra server arguments."""
+    lab = WidgetLab(tmp_path / "lab", base_url="/widgets%40lab/", extra_args=list(args))
     lab.workdir.mkdir()
     lab.start()
     try:
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture
+def widget_lab(tmp_path: Path) -> Iterator[WidgetLab]:
+    _ensure_built()
+    yield from _running(tmp_path, f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}")
 
 
 def _notebook(path: Path, download_url: str) -> None:
@@ -195,17 +196,7 @@ def catalog_lab(tmp_path: Path, origin: Origin) -> Iterator[WidgetLab]:
             }
         )
     )
-    lab = WidgetLab(
-        tmp_path / "lab",
-        base_url="/widgets%40lab/",
-        extra_args=[f"--ModelFilesApp.manifests={manifest}"],
-    )
-    lab.workdir.mkdir()
-    lab.start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
+    yield from _running(tmp_path, f"--ModelFilesApp.manifests={manifest}")
 
 
 def test_model_browser_table_and_a_group_download_fit_the_output(
