@@ -197,3 +197,19 @@ async def test_list_jobs_rejects_an_unknown_status(tmp_path: Path) -> None:
         await jobs.list_jobs(status="done")
     for status in STATUSES:
         assert await jobs.list_jobs(status=status) == []
+
+
+async def test_state_versions_keep_growing_across_a_restart(tmp_path: Path, origin: Origin) -> None:
+    jobs = manager(tmp_path, tmp_path / ".partial")
+    await jobs.start()
+    job = await jobs.submit(DownloadRequest(url=origin.url("absent.bin"), dest=tmp_path / "a"))
+    queued = job.to_status()["version"]
+    await eventually(lambda: job.status == "failed", timeout=10)
+    failed = job.to_status()["version"]
+    assert failed > queued
+    await jobs.close()
+    again = manager(tmp_path, tmp_path / ".partial")
+    await again.start()
+    reloaded = await again.get(job.job_id)
+    assert reloaded.status == "failed" and reloaded.to_status()["version"] > failed
+    await again.close()

@@ -289,8 +289,11 @@ class Catalog:
     ) -> dict[str, Any]:
         """Pieces ``POST v1/models/{id}/download``: start, return the snapshot."""
         model = await self._enriched(model_id)
-        await self.fetcher.start(model, choose(model, files, quantization))
-        return await self.snapshot(model.id, runtime=runtime)
+        jobs = await self.fetcher.start(model, choose(model, files, quantization))
+        snapshot = await self.snapshot(model.id, runtime=runtime)
+        # ours: the jobs this request started or joined (``jobs`` lists every job ever run)
+        snapshot["started"] = [job.to_status() for job in jobs]
+        return snapshot
 
     async def download_lmstudio(self, target: Any, quantization: Any = None) -> dict[str, Any]:
         """LM Studio ``POST v1/models/download``: a catalog id or a Hub URL."""

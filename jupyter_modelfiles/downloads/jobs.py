@@ -7,6 +7,8 @@ Anaconda's ``Download`` object sums the jobs of a logical file's parts: it is bu
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +52,23 @@ def job_status(value: str) -> JobStatus:
 
 def new_job_id() -> str:
     return "job_" + secrets.token_hex(5)
+
+
+_version_lock = threading.Lock()
+_last_version = 0
+
+
+def next_version() -> int:
+    """A server-issued state version: strictly increasing, also across restarts.
+
+    Microseconds since the epoch, bumped by one when two states fall in the same
+    microsecond; a front end keeps a job's state with the highest version it has seen,
+    so an HTTP reply that arrives after a newer event never replaces it.
+    """
+    global _last_version
+    with _version_lock:
+        _last_version = max(_last_version + 1, time.time_ns() // 1000)
+        return _last_version
 
 
 def iso(value: datetime | None) -> str | None:
@@ -104,6 +123,11 @@ class Job:
     expected_size: int | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     active_seconds: float = 0.0  # time spent downloading, across pauses and restarts
+    version: int = field(default_factory=next_version)  # bumped by :meth:`touch`
+
+    def touch(self) -> None:
+        """Mark a change of state: the next status object carries a higher version."""
+        self.version = next_version()
 
     @property
     def live(self) -> bool:
@@ -116,6 +140,7 @@ class Job:
             "status": self.status,
             "downloaded_bytes": self.downloaded_bytes,
             "total_size_bytes": self.total_size_bytes or 0,
+            "version": self.version,
         }
         if self.started_at is not None:
             out["started_at"] = iso(self.started_at)
@@ -176,4 +201,5 @@ def pieces_progress(status: dict[str, Any]) -> dict[str, Any]:
         "bytes_per_second": status.get("bytes_per_second", 0.0),
         "estimated_completion": status.get("estimated_completion"),
         "error": status.get("error"),
+        "version": status.get("version"),
     }

@@ -3,7 +3,8 @@
 Jobs live in SQLite (``downloads`` component). Each running job's engine runs in a worker
 thread (the engine starts its own connection and hasher threads), so the server's event loop
 only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
-progress (bytes durably written) at most ~10 times a second per job.
+progress (bytes durably written) at most ~10 times a second per job. Every change also bumps
+the job's ``version`` (see :func:`.jobs.next_version`), so clients order replies and events.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .engine import DownloadError, EngineConfig, FileDownload, Stopped
 from .jobs import (
     RUNNING,
     STATUS_GROUPS,
+    TERMINAL,
     DownloadRequest,
     Job,
     JobStatus,
@@ -405,6 +407,33 @@ class DownloadManager:
         self._pump()
         return job
 
+    async def clear(self, statuses: tuple[str, ...] = TERMINAL) -> list[str]:
+        """Forget finished jobs (and a failed job's partial data); returns their ids.
+
+        Each cleared job is published once more with ``cleared: true`` so lists drop it.
+        """
+        await self._load()
+        wrong = [s for s in statuses if s not in TERMINAL]
+        if wrong:
+            raise InvalidRequest(f"only {', '.join(TERMINAL)} jobs can be cleared, not {wrong}")
+        async with self._lock:
+            gone = [job for job in self._jobs.values() if job.status in statuses]
+            for job in gone:
+                del self._jobs[job.job_id]
+        ids = [job.job_id for job in gone]
+        if not ids:
+            return ids
+        await self.db.run(
+            lambda c: c.executemany(
+                "DELETE FROM download_jobs WHERE job_id = ?", [(i,) for i in ids]
+            )
+        )
+        for job in gone:
+            await asyncio.to_thread(self._remove_partial_files, job.job_id)
+            job.touch()
+            self.events.publish("job", job.job_id, {**job.to_status(), "cleared": True})
+        return ids
+
     # -- partial files -------------------------------------------------------------------
     def _partial_paths(self, job_id: str) -> tuple[Path, Path]:
         return self.partial_dir / f"{job_id}.part", self.partial_dir / f"{job_id}.journal"
@@ -489,6 +518,7 @@ class DownloadManager:
                 break
             if job.status == "queued" and job.job_id not in self._tasks:
                 job.status = "downloading"
+                job.touch()
                 self._tasks[job.job_id] = asyncio.get_running_loop().create_task(self._run(job))
                 running += 1
 
@@ -514,6 +544,7 @@ class DownloadManager:
             job.downloaded_bytes = done
             if total is not None:
                 job.total_size_bytes = total
+            job.touch()
             if job.status != "downloading":
                 return
             rate = speed.update(done)
@@ -599,5 +630,6 @@ class DownloadManager:
         await self.db.run(lambda c: self._upsert(c, job))
 
     def _publish(self, job: Job, *, final: bool = False) -> None:
+        job.touch()
         if self._throttle.allow(job.job_id, final=final):
             self.events.publish("job", job.job_id, job.to_status())

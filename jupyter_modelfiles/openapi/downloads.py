@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..downloads.jobs import STATUS_GROUPS, STATUSES
+from ..downloads.jobs import STATUS_GROUPS, STATUSES, TERMINAL
 from ._helpers import DATE_TIME, NULL_STR, Schema, errors, json_response, list_of, path_param, ref
 
 _REASONS = {
@@ -29,6 +29,11 @@ _STATUS_PROPS: dict[str, Schema] = {
     "file": NULL_STR,
     "url": {"type": "string"},
     "sha256": NULL_STR,
+    "version": {
+        "type": "integer",
+        "description": "Server-issued state version, increasing with every change of the job "
+        "(also across restarts): keep the state with the highest version.",
+    },
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -132,6 +137,44 @@ PATHS: dict[str, Any] = {
                 **errors({400: "Bad URL, checksum, file name or purpose"}, 400),
             },
         },
+    },
+    "/v1/downloads/clear": {
+        "post": {
+            "operationId": "clear_finished_downloads",
+            "summary": "Forget finished jobs (completed, failed, cancelled by default)",
+            "description": "Each cleared job is published once more on v1/events with "
+            "cleared: true, so lists drop it.",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": list(TERMINAL)},
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "required": ["object", "cleared"],
+                        "properties": {
+                            "object": {"type": "string", "enum": ["list"]},
+                            "cleared": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    "The ids of the cleared jobs",
+                ),
+                **errors({400: "Not a list of finished statuses"}, 400),
+            },
+        }
     },
     "/v1/downloads/partials": {
         "get": {
