@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from . import journal as journal_mod
 from .hasher import PrefixHasher
-from .http import Connection, HTTPClientError, Response, drain
+from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
 from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
 
@@ -642,7 +642,7 @@ class FileDownload:
         start, end = piece.next, piece.end
         url = self._final_url
         headers = {
-            **self.headers,
+            **headers_for(self.headers, self.url, url),
             "Range": f"bytes={start}-{end - 1}",
             "Accept-Encoding": "identity",
         }
@@ -729,7 +729,7 @@ class FileDownload:
         probe = self._probe
         assert probe is not None
         url = self._final_url
-        headers = {**self.headers, "Accept-Encoding": "identity"}
+        headers = {**headers_for(self.headers, self.url, url), "Accept-Encoding": "identity"}
         try:
             response = conn.request("GET", url, headers)
         except TimeoutError:

@@ -17,6 +17,28 @@ from urllib.parse import urljoin, urlsplit
 
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
+#: Headers that carry credentials: sent only to the origin they were given for.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, lower-cased, with the scheme's default port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def headers_for(headers: dict[str, str], given_for: str, url: str) -> dict[str, str]:
+    """``headers`` to send to ``url``: credentials only if ``url`` has the origin (scheme,
+    host and port) of ``given_for``, the URL they were given for."""
+    if origin_of(url) == origin_of(given_for):
+        return dict(headers)
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 class HTTPClientError(Exception):
@@ -157,16 +179,12 @@ class Connection:
     ) -> tuple[Response, str]:
         """Like :meth:`request` but follows redirects; returns the response and final URL.
 
-        ``Authorization`` is dropped when a redirect leaves the original host.
+        ``headers`` are meant for ``url``'s origin: their credentials are sent to no other
+        (see :func:`headers_for`).
         """
         current = url
-        first_host = urlsplit(url).netloc
         for _ in range(MAX_REDIRECTS + 1):
-            send = dict(headers)
-            if urlsplit(current).netloc != first_host:
-                send.pop("Authorization", None)
-                send.pop("authorization", None)
-            response = self.request(method, current, send)
+            response = self.request(method, current, headers_for(headers, url, current))
             if response.status not in REDIRECTS:
                 return response, current
             location = response.header("location")
