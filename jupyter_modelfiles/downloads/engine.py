@@ -192,6 +192,7 @@ class FileDownload:
         self._resolve_lock = threading.Lock()
         self._reresolves = 0
         self._force_single = False
+        self._resumable = False  # ranged with a known size: the partial file can be resumed
         self._fd = -1
         self._hasher: PrefixHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
@@ -238,6 +239,10 @@ class FileDownload:
                 raise DownloadError("the origin serves an empty file; nothing was published")
             try:
                 return self._download(probe)
+            except DownloadError as exc:
+                if exc.no_space:
+                    raise self._out_of_space(exc) from None
+                raise
             except _Restart as restart:
                 restarts += 1
                 if restart.no_ranges:
@@ -258,6 +263,20 @@ class FileDownload:
             self.partial.unlink()
         except FileNotFoundError:
             pass
+
+    def _out_of_space(self, exc: DownloadError) -> DownloadError:
+        """The disk is full: free the partial file unless the download can resume from it."""
+        if self._resumable and self.durable > 0 and self.partial.exists():
+            return DownloadError(
+                f"{exc.message}; the partial file ({self.durable} bytes done) was kept so the "
+                "download can resume once space is freed (cancel the job to delete it)",
+                no_space=True,
+            )
+        journal_mod.remove(self.journal)
+        self._remove_partial()
+        return DownloadError(
+            f"{exc.message}; the partial file was deleted to free the space", no_space=True
+        )
 
     # -- probe --------------------------------------------------------------------------
     def _probe_with_retries(self) -> ProbeResult:
@@ -357,14 +376,23 @@ class FileDownload:
         else:
             journal_mod.remove(self.journal)
             self._remove_partial()
-        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        self._resumable = ranged
+        if probe.size is not None:
+            self._check_space(probe.size)  # before the partial file exists
+        try:
+            self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._os_error(exc) from None
         hasher: PrefixHasher | None = None
         hashed = False
         try:
             if probe.size is not None:
                 self._preallocate(probe.size)
             state = JournalState(self.url, probe.size, probe.etag, probe.last_modified, done.items)
-            journal_mod.save(self.journal, state)
+            try:
+                journal_mod.save(self.journal, state)
+            except OSError as exc:
+                raise self._os_error(exc) from None
             self._written = done.copy()
             self.durable = done.total()
             if self.on_progress:
@@ -434,8 +462,11 @@ class FileDownload:
         journal_mod.remove(self.journal)
         return DownloadResult(self.dest, size, digest)
 
-    def _preallocate(self, size: int) -> None:
-        allocated = os.fstat(self._fd).st_blocks * 512
+    def _check_space(self, size: int) -> None:
+        try:
+            allocated = self.partial.stat().st_blocks * 512
+        except FileNotFoundError:
+            allocated = 0
         need = max(0, size - allocated)
         free = shutil.disk_usage(self.partial.parent).free
         if need > free:
@@ -444,6 +475,8 @@ class FileDownload:
                 f"{self.partial.parent}",
                 no_space=True,
             )
+
+    def _preallocate(self, size: int) -> None:
         try:
             os.posix_fallocate(self._fd, 0, size)
         except OSError as exc:

@@ -306,7 +306,11 @@ class DownloadManager:
                 headers=dict(request.headers),
             )
             self._jobs[job.job_id] = job
-            await self._save(job)
+            try:
+                await self._save(job)
+            except Exception:
+                del self._jobs[job.job_id]  # not recorded (a full disk): it does not exist
+                raise
         self._publish(job, final=True)
         self._pump()
         return job
@@ -344,12 +348,13 @@ class DownloadManager:
             return job
         if job.status not in ("queued", "downloading"):
             raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
+        previous = job.status
         job.status = "paused"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await self._stop_engine(job_id, "pause")
         job.status = "paused"
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
@@ -360,9 +365,14 @@ class DownloadManager:
             return job
         if job.status not in ("paused", "failed"):
             raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")
+        previous, error = job.status, job.error
         job.status = "queued"
         job.error = None
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception:
+            job.status, job.error = previous, error
+            raise
         self._publish(job, final=True)
         self._pump()
         return job
@@ -374,13 +384,14 @@ class DownloadManager:
             return job
         if job.status == "completed":
             raise Conflict(f"job {job_id} is completed; delete the file instead")
+        previous = job.status
         job.status = "cancelled"
         await self._stop_engine(job_id, "cancel")
         job.status = "cancelled"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await asyncio.to_thread(self._remove_partial_files, job_id)
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
@@ -484,7 +495,16 @@ class DownloadManager:
         loop = asyncio.get_running_loop()
         job.error = None
         job.started_at = job.started_at or now()
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception as exc:  # a full disk: the job fails now rather than hang
+            job.status = "failed"
+            job.error = f"cannot record the start of the download: {exc}"
+            self._tasks.pop(job.job_id, None)
+            await self._save_durably(job)
+            self._publish(job, final=True)
+            self._pump()
+            return
         self._publish(job, final=True)
         part, journal = self._partial_paths(job.job_id)
         speed = _Speed()
@@ -505,7 +525,10 @@ class DownloadManager:
                 self.events.publish("job", job.job_id, job.to_status())
             if time.monotonic() - last_saved[0] > 1.0:
                 last_saved[0] = time.monotonic()
-                self.db.run_sync(lambda c: self._upsert(c, job))
+                try:
+                    self.db.run_sync(lambda c: self._upsert(c, job))
+                except Exception as exc:  # progress is saved again later; never stop the data
+                    log.warning("cannot save the progress of %s: %s", job.job_id, exc)
 
         engine = FileDownload(
             job.url,
@@ -563,7 +586,7 @@ class DownloadManager:
                 job.bytes_per_second = 0.0
                 job.estimated_completion = None
             if not self._closing or job.status != "downloading":
-                await self._save(job)
+                await self._save_durably(job)
                 self._publish(job, final=True)
             self._pump()
 
@@ -577,6 +600,29 @@ class DownloadManager:
 
     async def _save(self, job: Job) -> None:
         await self.db.run(lambda c: self._upsert(c, job))
+
+    async def _save_or_undo(self, job: Job, previous: str) -> None:
+        """Save a command's new status; if it cannot be recorded (a full disk), the job keeps
+        its recorded status (a stopped live job queues again) and the error goes up."""
+        try:
+            await self._save(job)
+        except Exception:
+            job.status = "queued" if previous in ("queued", "downloading") else previous
+            self._pump()
+            raise
+
+    async def _save_durably(self, job: Job, attempts: int = 8) -> None:
+        """Save a job's outcome, retrying a while (a full disk may be freed meanwhile): a job
+        left ``downloading`` in the database would start again by itself at the next start."""
+        for attempt in range(attempts):
+            try:
+                await self._save(job)
+                return
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    log.error("cannot save download job %s as %s: %s", job.job_id, job.status, exc)
+                    return
+                await asyncio.sleep(min(5.0, 0.25 * 2**attempt))
 
     def _publish(self, job: Job, *, final: bool = False) -> None:
         if self._throttle.allow(job.job_id, final=final):

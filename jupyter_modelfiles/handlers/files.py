@@ -76,7 +76,10 @@ class FilesHandler(ModelFilesHandler):
             )
         self.request.connection.set_max_body_size(limit)  # type: ignore[attr-defined]
         self._buffer = bytearray()
-        self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
+        self._upload = store.new_upload(
+            self.request.headers.get("Content-Type", ""),
+            int(declared) if declared is not None and declared.isdigit() else None,
+        )
 
     async def data_received(self, chunk: bytes) -> None:
         if self._upload is None or self._aborted or self._finished:
