@@ -17,7 +17,13 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
+from ..errors import (
+    InsufficientStorage,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
 from ..files.models import PURPOSES, FileRecord, ListQuery
 from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
@@ -26,6 +32,7 @@ from .base import ModelFilesHandler, path_id
 FLUSH_BYTES = 1 << 20
 MULTIPART_SLACK = 1 << 20
 SMALL_BODY = 1 << 20
+DRAIN_LIMIT = 64 << 20  # a refused body up to this size is read (and dropped) before answering
 READ_CHUNK = 1 << 20
 _UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
 _CLEANUPS: set[asyncio.Future[None]] = set()
@@ -37,7 +44,7 @@ class FilesHandler(ModelFilesHandler):
     """``POST v1/files`` (streamed multipart upload) and ``GET v1/files`` (list)."""
 
     _upload: MultipartUpload | None = None
-    _refusal: web.HTTPError | None = None
+    _refusal: web.HTTPError | InsufficientStorage | None = None
     _buffer: bytearray
     _inflight: asyncio.Future[None] | None = None
     _received = 0
@@ -76,10 +83,14 @@ class FilesHandler(ModelFilesHandler):
             )
         self.request.connection.set_max_body_size(limit)  # type: ignore[attr-defined]
         self._buffer = bytearray()
-        self._upload = store.new_upload(
-            self.request.headers.get("Content-Type", ""),
-            int(declared) if declared is not None and declared.isdigit() else None,
-        )
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        try:
+            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""), size)
+        except InsufficientStorage as refusal:
+            if size is None or size > DRAIN_LIMIT:
+                raise
+            # let the body arrive (and be dropped) so the client reads the 507, not a reset
+            self._refusal = refusal
 
     async def data_received(self, chunk: bytes) -> None:
         if self._upload is None or self._aborted or self._finished:
