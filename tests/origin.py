@@ -13,7 +13,8 @@ ETag, and a probe ``Range: bytes=0-0``. ``origin.fault(kind, times=n, ...)`` mak
 ``/signed/<name>`` redirects to ``/data/<name>?expires=..&sig=..``; once ``expires`` is past,
 the data URL answers 403 and the client must resolve ``/signed/<name>`` again. With
 ``redirect_to`` set to another origin (another port: the Hub and its CDN), the redirect points
-there. Each request's ``Authorization`` header is recorded.
+there. ``/redirect/<name>`` answers 302 to ``redirects[name]`` (any Location, ``file:`` too).
+Each request's ``Authorization`` and ``Host`` headers are recorded.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Origin:
         self.ranges = True
         self.chunked = False  # no Content-Length, chunked body (size unknown to the client)
         self.redirect_to: Origin | None = None  # /signed/ redirects to this other origin
+        self.redirects: dict[str, str] = {}  # /redirect/<name> -> Location
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -172,7 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
             "range": range_header,
             "status": None,
             "authorization": self.headers.get("Authorization"),
+            "host": self.headers.get("Host"),
         }
+        if len(segments) == 2 and segments[0] == "redirect" and segments[1] in origin.redirects:
+            record["status"] = 302
+            self._plain(302, headers={"Location": origin.redirects[segments[1]]})
+            return
         origin.requests.append(record)
         if len(segments) != 2 or segments[1] not in origin.files:
             record["status"] = 404

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import journal as journal_mod
+from .destinations import DestinationPolicy, DestinationRefused
 from .hasher import PrefixHasher
 from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
@@ -49,6 +50,8 @@ class EngineConfig:
     max_reresolves: int = 10
     commit_interval: float = 0.5
     rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
+    give_up_after: float = 180.0  # seconds without a byte of data (all retries included)
+    policy: DestinationPolicy | None = None  # where connections may go (None: anywhere)
 
 
 @dataclass
@@ -193,6 +196,8 @@ class FileDownload:
         self._reresolves = 0
         self._force_single = False
         self._resumable = False  # ranged with a known size: the partial file can be resumed
+        self._last_data = time.monotonic()  # when a byte last arrived (the give-up timer)
+        self._last_problem = "the origin sends no data"
         self._fd = -1
         self._hasher: PrefixHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
@@ -226,6 +231,7 @@ class FileDownload:
     def run(self) -> DownloadResult:
         """Download, verify and publish; raise DownloadError or Stopped otherwise."""
         self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._last_data = time.monotonic()
         restarts = 0
         while True:
             self._check_stopped()
@@ -294,15 +300,31 @@ class FileDownload:
                     raise DownloadError(
                         f"{retry.message} (gave up after {failures} attempts)"
                     ) from None
-                self._halt.wait(self._delay(failures, retry.retry_after))
+                self._give_up_if_silent(retry.message)
+                self._halt.wait(min(self._delay(failures, retry.retry_after), self._silence_left()))
+                self._give_up_if_silent(retry.message)
+
+    def _silence_left(self) -> float:
+        return max(0.0, self.config.give_up_after - (time.monotonic() - self._last_data))
+
+    def _give_up_if_silent(self, why: str) -> None:
+        """No byte of data for ``give_up_after`` seconds: the file fails, with the last cause."""
+        if self._silence_left() <= 0:
+            raise DownloadError(
+                f"{why}; gave up after {self.config.give_up_after:g} s without receiving data "
+                "(ModelFilesApp.download_give_up_after)"
+            )
 
     def _probe_once(self, url: str) -> ProbeResult:
-        conn = Connection(self.config.stall_timeout)
+        timeout = max(0.1, min(self.config.stall_timeout, self._silence_left()))
+        conn = Connection(timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         headers = {**self.headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}
         try:
             response, final = conn.request_following("GET", url, headers)
+        except DestinationRefused as exc:
+            raise DownloadError(exc.message) from None
         except (HTTPClientError, OSError) as exc:
             self._check_stopped()
             raise _Retry(f"cannot reach the origin: {exc or type(exc).__name__}") from None
@@ -428,8 +450,14 @@ class FileDownload:
                 for thread in threads:
                     thread.join(cfg.commit_interval / max(1, len(threads)))
                 self._commit(state)
+                try:
+                    self._give_up_if_silent(self._last_problem)
+                except DownloadError as silent:
+                    self._fail(silent)
             self._commit(state)
             failure = self._failure
+            if isinstance(failure, DestinationRefused):
+                raise DownloadError(failure.message)
             if failure is not None:
                 if isinstance(failure, _Restart | DownloadError):
                     raise failure
@@ -536,6 +564,7 @@ class FileDownload:
         return base * random.uniform(0.5, 1.5)
 
     def _record(self, start: int, end: int) -> None:
+        self._last_data = time.monotonic()
         with self._lock:
             self._written.add(start, end)
             prefix = self._written.prefix()
@@ -628,7 +657,7 @@ class FileDownload:
 
     # -- connection threads -------------------------------------------------------------
     def _ranged_worker(self, scheduler: Scheduler) -> None:
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         view = memoryview(bytearray(self.config.buffer_size))
@@ -644,6 +673,7 @@ class FileDownload:
                     scheduler.finish(piece)
                     failures = 0
                 except _Retry as retry:
+                    self._last_problem = retry.message
                     scheduler.release(piece)
                     if piece.next > before:
                         failures = 0
@@ -742,7 +772,7 @@ class FileDownload:
 
     def _stream_worker(self) -> None:
         """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         view = memoryview(bytearray(self.config.buffer_size))

@@ -15,6 +15,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from .destinations import SCHEMES, DestinationPolicy, DestinationRefused, ascii_host
+
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
 #: Headers that carry credentials: sent only to the origin they were given for.
@@ -106,12 +108,24 @@ class Response:
 
 
 class Connection:
-    """One keep-alive connection to one origin, re-opened when the origin changes."""
+    """One keep-alive connection to one origin, re-opened when the origin changes.
 
-    def __init__(self, timeout: float):
+    With a ``policy``, every connection (first URL, redirects, reconnects) goes only to an
+    address the policy permits; host names go on the wire in their IDNA form.
+    """
+
+    def __init__(self, timeout: float, policy: DestinationPolicy | None = None):
         self.timeout = timeout
+        self.policy = policy
         self._conn: http.client.HTTPConnection | None = None
         self._origin: tuple[str, str, int | None] | None = None
+
+    def _open(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = cls(ascii_host(host), port, timeout=self.timeout)
+        if self.policy is not None:
+            conn._create_connection = self.policy.connect  # type: ignore[attr-defined]
+        return conn
 
     def close(self) -> None:
         """Close now; safe from another thread (it unblocks a pending ``recv``)."""
@@ -131,17 +145,12 @@ class Connection:
     def request(self, method: str, url: str, headers: dict[str, str]) -> Response:
         """Send one request; return the response with its body unread."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url}")
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            raise DestinationRefused(f"only http and https URLs are downloaded, not {url[:200]}")
         origin = (parts.scheme, parts.hostname, parts.port)
         if self._conn is None or origin != self._origin:
             self.close()
-            cls = (
-                http.client.HTTPSConnection
-                if parts.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+            self._conn = self._open(parts.scheme, parts.hostname, parts.port)
             self._origin = origin
         target = parts.path or "/"
         if parts.query:
@@ -157,15 +166,13 @@ class Connection:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 # A stale keep-alive connection: retry once on a fresh one.
                 self.close()
-                cls = (
-                    http.client.HTTPSConnection
-                    if parts.scheme == "https"
-                    else http.client.HTTPConnection
-                )
-                self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+                self._conn = self._open(parts.scheme, parts.hostname, parts.port)
                 if attempt == 2:
                     raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
             except TimeoutError:
+                self.close()
+                raise
+            except DestinationRefused:
                 self.close()
                 raise
             except (OSError, http.client.HTTPException) as exc:
@@ -192,6 +199,11 @@ class Connection:
             if not location:
                 raise HTTPClientError(f"redirect {response.status} without a Location header")
             current = urljoin(current, location)
+            if urlsplit(current).scheme not in SCHEMES:
+                raise DestinationRefused(
+                    f"the origin redirected to a {urlsplit(current).scheme or 'scheme-less'}: "
+                    f"URL ({current[:200]}); only http and https redirects are followed"
+                )
         raise HTTPClientError(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 

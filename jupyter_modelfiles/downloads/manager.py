@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
+from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
 from .engine import DownloadError, EngineConfig, FileDownload, Stopped
 from .jobs import STATUSES, DownloadRequest, Job, iso, new_job_id, now
 
@@ -181,6 +182,8 @@ class DownloadManager:
         connections: int = 4,
         stall_timeout: float = 30.0,
         rate_limit: int | None = None,
+        give_up_after: float | None = None,
+        destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
     ):
         self.db = db
@@ -192,6 +195,12 @@ class DownloadManager:
         base.connections = max(1, connections)
         base.stall_timeout = stall_timeout
         base.rate_limit = rate_limit or None
+        if give_up_after is not None:
+            base.give_up_after = give_up_after
+        if destinations is not None:
+            base.policy = destinations
+        elif base.policy is None:
+            base.policy = DestinationPolicy()  # link-local ranges denied
         self.engine_config = base
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -278,8 +287,7 @@ class DownloadManager:
     async def submit(self, request: DownloadRequest) -> Job:
         """Queue a download; a live job for the same ``dest`` is joined instead."""
         await self._load()
-        url = request.url
-        _check_url(url)
+        url = await self._check_destination(request.url)
         expected = request.sha256.lower() if request.sha256 else None
         if expected is not None and not _SHA256.match(expected):
             raise InvalidRequest("sha256 must be 64 hexadecimal characters")
@@ -314,6 +322,20 @@ class DownloadManager:
         self._publish(job, final=True)
         self._pump()
         return job
+
+    async def _check_destination(self, url: str) -> str:
+        """The URL with its scheme in lower case, once its destination is allowed."""
+        parts = _check_url(url)
+        url = url[: len(parts.scheme)].lower() + url[len(parts.scheme) :]
+        policy = self.engine_config.policy
+        if policy is not None:
+            try:
+                await asyncio.to_thread(policy.check, url)
+            except InvalidHost as exc:
+                raise InvalidRequest(exc.message) from None
+            except DestinationRefused as exc:
+                raise Forbidden(exc.message) from None
+        return url
 
     async def submit_url(
         self,
