@@ -30,12 +30,6 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def origin() -> Iterator[Origin]:
-    with Origin() as server:
-        yield server
-
-
-@pytest.fixture
 def modelfiles_config() -> dict[str, Any]:
     return {"download_give_up_after": 2.0, "download_stall_timeout": 0.5}
 

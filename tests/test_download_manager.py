@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from jupyter_modelfiles.downloads import DownloadManager, DownloadRequest
 from jupyter_modelfiles.events import EventBus
@@ -18,24 +14,6 @@ from .conftest import eventually
 from .origin import Origin
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with Origin() as server:
-        yield server
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB filesystem (tmpfs) for the partial files."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def manager(tmp_path: Path, partial_dir: Path, **kwargs: object) -> DownloadManager:

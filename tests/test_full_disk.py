@@ -7,7 +7,6 @@ by the test, the origin a real HTTP server on loopback.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,18 +22,6 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB tmpfs; mounting needs root (CI runs as root): failing to mount fails."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-@pytest.fixture
 def server(tmp_path: Path, small_disk: Path) -> Iterator[JupyterServerProcess]:
     process = JupyterServerProcess(tmp_path / "server")
     process.root = small_disk / "root"
@@ -43,12 +30,6 @@ def server(tmp_path: Path, small_disk: Path) -> Iterator[JupyterServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with Origin() as server:
-        yield server
 
 
 def wait_job(client: httpx.Client, job_id: str, status: str, timeout: float = 30) -> Any:
