@@ -80,6 +80,10 @@ async def test_disk_full_mid_resumable_download_keeps_partial_and_resumes(
     assert "was kept so the download can resume once space is freed" in job.error
     assert (small_disk / ".partial" / f"{job.job_id}.part").exists()
     done = job.downloaded_bytes
+    await jobs.resume(job.job_id)  # still full: fails again, and still keeps what it has
+    await eventually(lambda: job.status == "failed", timeout=10)
+    assert "was kept so the download can resume" in (job.error or "")
+    assert (small_disk / ".partial" / f"{job.job_id}.part").exists()
     filler.unlink()
     origin.rate = None
     await jobs.resume(job.job_id)

@@ -399,6 +399,7 @@ class FileDownload:
             journal_mod.remove(self.journal)
             self._remove_partial()
         self._resumable = ranged
+        self.durable = done.total()  # what a resume would keep if the space check fails
         if probe.size is not None:
             self._check_space(probe.size)  # before the partial file exists
         try:
