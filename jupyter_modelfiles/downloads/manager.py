@@ -233,7 +233,10 @@ class DownloadManager:
         await self._load()
         for job in self._jobs.values():
             if job.status == "queued":
-                await self._save(job)
+                try:
+                    await self._save(job)
+                except Exception as exc:  # a full disk must not stop the queue from running
+                    log.warning("cannot save download job %s: %s", job.job_id, exc)
         self._pump()
 
     async def close(self) -> None:
