@@ -141,4 +141,5 @@ async def test_downloaded_hub_model_works_offline(api: Any, services: Any, hub: 
     assert (
         fmt == "gguf" and paths[0].read_bytes() == hub.repos["org/gated"].files["gated.Q8_0.gguf"]
     )
-    assert (await api("GET", "v1/models/org/other")).code == 502
+    r = await api("GET", "v1/models/org/other")
+    assert r.code == 404 and "could not be asked" in body(r)["error"]["message"]

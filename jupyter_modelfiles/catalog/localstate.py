@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from ..downloads.jobs import Job
 from ..state import Database
 from . import local
-from .models import CatalogModel, FilePart
+from .models import CatalogModel, FilePart, type_problem
 from .shapes import FileState
 
 SCHEMA = [
@@ -49,8 +50,35 @@ SCHEMA = [
 ]
 
 
-def _model(row: Any) -> CatalogModel:
-    return CatalogModel.from_json(json.loads(row["data"]))
+log = logging.getLogger(__name__)
+
+#: (table, id) of the bad rows already logged: each is logged once per process.
+_LOGGED: set[tuple[str, str]] = set()
+
+
+def _model(row: Any, table: str) -> CatalogModel | None:
+    """The model a row stores, or ``None`` (logged once) when the row is damaged."""
+    try:
+        model = CatalogModel.from_json(json.loads(row["data"]))
+        problem = type_problem(model)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return model
+    key = (table, str(row["id"]))
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        log.warning(
+            "skipping the damaged row %r of %s (%s); register the model again to replace it",
+            key[1],
+            table,
+            problem,
+        )
+    return None
+
+
+def _models(rows: list[Any], table: str) -> list[CatalogModel]:
+    return [model for model in (_model(row, table) for row in rows) if model is not None]
 
 
 class LocalState:
@@ -65,18 +93,21 @@ class LocalState:
     # -- custom models -------------------------------------------------------------------
     async def custom(self, model_id: str) -> CatalogModel | None:
         row = await self.db.fetchone(
-            "SELECT data FROM catalog_custom_models WHERE id = ?", (model_id,)
+            "SELECT id, data FROM catalog_custom_models WHERE id = ?", (model_id,)
         )
-        return _model(row) if row else None
+        return _model(row, "catalog_custom_models") if row else None
 
     async def customs(self) -> list[CatalogModel]:
-        rows = await self.db.fetchall("SELECT data FROM catalog_custom_models ORDER BY created_at")
-        return [_model(row) for row in rows]
+        rows = await self.db.fetchall(
+            "SELECT id, data FROM catalog_custom_models ORDER BY created_at"
+        )
+        return _models(rows, "catalog_custom_models")
 
     async def insert_custom(self, model: CatalogModel) -> None:
         now = time.time()
         await self.db.execute(
-            "INSERT INTO catalog_custom_models (id, data, created_at, updated_at) "
+            # REPLACE: a damaged row of the same id (hidden by the reads) is repaired
+            "INSERT OR REPLACE INTO catalog_custom_models (id, data, created_at, updated_at) "
             "VALUES (?, ?, ?, ?)",
             (model.id, json.dumps(model.to_json()), now, now),
         )
@@ -93,17 +124,17 @@ class LocalState:
     # -- known models (definitions of models with local files) ---------------------------
     async def known(self, model_id: str) -> CatalogModel | None:
         row = await self.db.fetchone(
-            "SELECT data FROM catalog_known_models WHERE id = ?", (model_id,)
+            "SELECT id, data FROM catalog_known_models WHERE id = ?", (model_id,)
         )
-        return _model(row) if row else None
+        return _model(row, "catalog_known_models") if row else None
 
     async def known_with_files(self) -> list[CatalogModel]:
         """Known models that have at least one local file, by id."""
         rows = await self.db.fetchall(
-            "SELECT k.data FROM catalog_known_models k WHERE EXISTS "
+            "SELECT k.id, k.data FROM catalog_known_models k WHERE EXISTS "
             "(SELECT 1 FROM catalog_local_files f WHERE f.model_id = k.id) ORDER BY k.id"
         )
-        return [_model(row) for row in rows]
+        return _models(rows, "catalog_known_models")
 
     async def remember(self, model: CatalogModel) -> None:
         """Keep the definition of a model with local files (for offline snapshots)."""
