@@ -55,6 +55,12 @@ class ModelFilesApp(ExtensionApp):
         24.0, help="Lifetime of a signed file URL when the request names no expiry."
     ).tag(config=True)
 
+    batch_output_expiry_hours = Float(
+        24.0 * 30,
+        help="Lifetime of a batch_output file that names no expiry (Novita gives output files "
+        "an expires_at); 0 keeps them forever.",
+    ).tag(config=True)
+
     signed_url_max_expiry_hours = Float(
         24.0 * 30, help="Longest lifetime a signed file URL may be given."
     ).tag(config=True)
@@ -144,6 +150,7 @@ class ModelFilesApp(ExtensionApp):
             max_upload_size=self.max_upload_size,
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
+            batch_output_expiry_hours=self.batch_output_expiry_hours,
         )
         downloads = DownloadManager(
             db,
