@@ -1,8 +1,9 @@
-"""The catalog's own state: its three SQLite tables and the local copies of model files.
+"""The catalog's own state: its four SQLite tables and the local copies of model files.
 
 ``catalog_custom_models`` (registered by users), ``catalog_known_models`` (definitions of models
-with local files, for offline snapshots) and ``catalog_local_files`` (one row per published part:
-where it is linked and which blob holds its bytes). Where the bytes live on disk is
+with local files, for offline snapshots), ``catalog_local_files`` (one row per published part:
+where it is linked and which blob holds its bytes) and ``catalog_first_seen`` (the stable
+``created`` of models whose source gives none). Where the bytes live on disk is
 :mod:`.local`'s business; this module records them and finds them again.
 """
 
@@ -46,7 +47,13 @@ SCHEMA = [
         data TEXT NOT NULL,
         updated_at REAL NOT NULL
     );
+    """,
     """
+    CREATE TABLE catalog_first_seen (
+        id TEXT PRIMARY KEY,
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -144,6 +151,19 @@ class LocalState:
             "INSERT OR REPLACE INTO catalog_known_models (id, data, updated_at) VALUES (?, ?, ?)",
             (model.id, json.dumps(model.to_json()), time.time()),
         )
+
+    # -- first seen ----------------------------------------------------------------------
+    async def first_seen(self, model_id: str, now: str) -> str:
+        """When the catalog first saw ``model_id`` (``now`` the first time): the stable
+        ``created`` of a model whose source gives none (manifests)."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO catalog_first_seen (id, created) VALUES (?, ?)",
+            (model_id, now),
+        )
+        row = await self.db.fetchone(
+            "SELECT created FROM catalog_first_seen WHERE id = ?", (model_id,)
+        )
+        return str(row["created"]) if row else now
 
     # -- local files ---------------------------------------------------------------------
     def part_local(self, model: CatalogModel, part: FilePart) -> Path | None:

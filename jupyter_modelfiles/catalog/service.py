@@ -100,6 +100,8 @@ class Catalog:
         self, model: CatalogModel, states: dict[str, FileState], runtime: RuntimeInfo
     ) -> dict[str, Any]:
         jobs = await self._jobs(model.id)
+        if model.created is None:
+            model.created = await self.state.first_seen(model.id, shapes.now_iso())
         return shapes.snapshot(model, states, jobs, runtime.get(model.id))
 
     # -- listing -------------------------------------------------------------------------
