@@ -275,3 +275,24 @@ async def test_events_and_model_progress_websockets(
     assert (tmp_path / "w.gguf").read_bytes() == data
     for ws in (events, raw, encoded):
         ws.close()
+
+
+async def test_estimated_completion_is_there_from_the_first_report(
+    api: Any, origin: Origin, services: Any
+) -> None:
+    origin.rate = 256 * 1024  # 2 MiB take about 8 s
+    data = origin.add("eta.gguf", 2 * MiB)
+    r = await api("POST", "v1/downloads", json={"url": origin.url("eta.gguf"), "sha256": sha(data)})
+    job_id = body(r)["job_id"]
+    seen: list[dict[str, Any]] = []
+    for _ in range(400):
+        status = body(await api("GET", f"v1/models/download/status/{job_id}"))
+        if status["status"] == "downloading" and status["downloaded_bytes"] > 0:
+            seen.append(status)
+            if len(seen) >= 3:
+                break
+        await asyncio.sleep(0.01)
+    assert seen, "the download never reported progress"
+    for status in seen:  # the earliest reports included
+        assert status["estimated_completion"] is not None, status
+    await services.downloads.cancel(job_id)
