@@ -26,7 +26,6 @@ from jupyter_modelfiles.catalog.parsing import (
     file_format,
     group_files,
     quantization_from_name,
-    readable_bytes,
     recommended,
 )
 from jupyter_modelfiles.catalog.ram import OVERHEAD_FIXED, max_ram_usage
@@ -55,13 +54,11 @@ def test_quantization_from_name(name: str, quant: str | None) -> None:
     assert quantization_from_name(name) == quant
 
 
-def test_formats_and_sizes() -> None:
+def test_formats_and_recommended() -> None:
     assert file_format("a/b.GGUF") == "gguf"
     assert file_format("model-00001-of-00002.safetensors") == "safetensors"
     assert file_format("model.onnx") == "onnx"
     assert file_format("config.json") is None
-    assert readable_bytes(4_100_000_000) == "4.1 GB"
-    assert readable_bytes(512) == "512 B"
     assert recommended(["Q8_0", "Q2_K", "Q4_K_M", None]) == 2
 
 

@@ -107,7 +107,7 @@ async def test_delete_while_downloading_cancels(api: Any, services: Any) -> None
     assert r.code == 200 and body(r)["downloading"] is True
     r = await api("DELETE", f"v1/models/{REPO}")
     assert r.code == 200
-    jobs = await services.downloads.list(model_id=REPO)
+    jobs = await services.downloads.list_jobs(model_id=REPO)
     assert jobs and all(j.status == "cancelled" for j in jobs)
 
 
@@ -116,7 +116,7 @@ async def test_gated_repo_needs_a_token(api: Any, services: Any, hub: FakeHub) -
     assert r.code == 403
     error = body(r)["error"]
     assert error["code"] == "GATED_REPO" and "HF_TOKEN" in error["message"]
-    assert await services.downloads.list(model_id="org/gated") == []
+    assert await services.downloads.list_jobs(model_id="org/gated") == []
 
     services.catalog.hub = HubSource(hub.url, token="hf_good_token")
     r = await api("POST", "v1/models/org%2Fgated/download")

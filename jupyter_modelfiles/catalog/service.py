@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..downloads.jobs import Job
+from ..downloads.jobs import RUNNING, Job
 from ..downloads.manager import DownloadManager
 from ..errors import Conflict, Forbidden, InvalidRequest, ModelFilesError, NotFound
 from ..events import EventBus
@@ -85,7 +85,7 @@ class Catalog:
 
     # -- state ---------------------------------------------------------------------------
     async def _jobs(self, model_id: str) -> list[Job]:
-        return list(await self.downloads.list(model_id=model_id))
+        return list(await self.downloads.list_jobs(model_id=model_id))
 
     async def _states(self, model: CatalogModel) -> dict[str, FileState]:
         return await self.state.states(model, await self._jobs(model.id))
@@ -268,7 +268,7 @@ class Catalog:
             await self.fetcher.start(model, [entry])
         else:
             jobs = (await self._states(model))[entry.id].jobs
-            wanted = ("queued", "downloading") if action == "pause" else ("paused",)
+            wanted = RUNNING if action == "pause" else ("paused",)
             targets = [j for j in jobs if j.status in wanted]
             if not targets:
                 raise Conflict(f"no download of {file_id!r} to {action}")

@@ -10,12 +10,28 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-STATUSES = ("queued", "downloading", "paused", "completed", "failed", "cancelled")
-LIVE = ("queued", "downloading", "paused")
+#: A job's status: the one definition; the API document, the faces and the SQL use it.
+JobStatus = Literal["queued", "downloading", "paused", "completed", "failed", "cancelled"]
+STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+#: Statuses that still hold a transfer (joined by a second request for the same file).
+LIVE: tuple[JobStatus, ...] = ("queued", "downloading", "paused")
+#: Statuses of a job that is waiting for or moving bytes (it can be paused).
+RUNNING: tuple[JobStatus, ...] = ("queued", "downloading")
+#: Statuses after which nothing more happens unless the job is resumed.
+TERMINAL: tuple[JobStatus, ...] = ("completed", "failed", "cancelled")
+#: LM Studio's status groups, in the order the faces list them.
+STATUS_GROUPS: tuple[JobStatus, ...] = (
+    "downloading",
+    "queued",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+)
 
-_PIECES_STATUS = {
+_PIECES_STATUS: dict[JobStatus, str] = {
     "queued": "INITIALIZED",
     "downloading": "IN-PROGRESS",
     "paused": "IN-PROGRESS",
@@ -23,6 +39,13 @@ _PIECES_STATUS = {
     "failed": "FAILED",
     "cancelled": "CANCELED",
 }
+
+
+def job_status(value: str) -> JobStatus:
+    """``value`` as a :data:`JobStatus`; ``ValueError`` for anything else."""
+    if value not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
+    return value
 
 
 def new_job_id() -> str:
@@ -61,7 +84,7 @@ class Job:
     """One download job; status in queued|downloading|paused|completed|failed|cancelled."""
 
     job_id: str
-    status: str
+    status: JobStatus
     url: str
     dest: Path
     model_id: str | None = None

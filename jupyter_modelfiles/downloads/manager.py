@@ -9,6 +9,7 @@ progress (bytes durably written) at most ~10 times a second per job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,12 +23,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from .. import defaults
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
 from .engine import DownloadError, EngineConfig, FileDownload, Stopped
-from .jobs import STATUSES, DownloadRequest, Job, iso, new_job_id, now
+from .jobs import (
+    RUNNING,
+    STATUS_GROUPS,
+    DownloadRequest,
+    Job,
+    JobStatus,
+    iso,
+    job_status,
+    new_job_id,
+    now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +143,7 @@ def _row(job: Job) -> tuple[Any, ...]:
 def _job(row: sqlite3.Row) -> Job:
     return Job(
         job_id=row["job_id"],
-        status=row["status"],
+        status=job_status(row["status"]),
         url=row["url"],
         dest=Path(row["dest"]),
         model_id=row["model_id"],
@@ -177,22 +189,31 @@ class DownloadManager:
         events: EventBus,
         partial_dir: Path,
         *,
-        max_concurrent: int = 2,
-        connections: int = 4,
-        stall_timeout: float = 30.0,
+        max_concurrent: int = defaults.MAX_CONCURRENT_DOWNLOADS,
+        connections: int | None = None,
+        stall_timeout: float | None = None,
         rate_limit: int | None = None,
         engine_config: EngineConfig | None = None,
     ):
+        """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
+        same fields of ``engine_config``; the config passed in is copied, never changed."""
         self.db = db
         self.events = events
         self.partial_dir = Path(partial_dir)
         self.incoming_dir = self.partial_dir / "incoming"
         self.max_concurrent = max(1, max_concurrent)
-        base = engine_config or EngineConfig()
-        base.connections = max(1, connections)
-        base.stall_timeout = stall_timeout
-        base.rate_limit = rate_limit or None
-        self.engine_config = base
+        base = engine_config or EngineConfig(
+            connections=defaults.CONNECTIONS_PER_DOWNLOAD,
+            stall_timeout=defaults.DOWNLOAD_STALL_TIMEOUT,
+        )
+        overrides: dict[str, Any] = {}
+        if connections is not None:
+            overrides["connections"] = max(1, connections)
+        if stall_timeout is not None:
+            overrides["stall_timeout"] = stall_timeout
+        if rate_limit is not None:
+            overrides["rate_limit"] = rate_limit or None
+        self.engine_config = dataclasses.replace(base, **overrides)
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engines: dict[str, FileDownload] = {}
@@ -249,28 +270,27 @@ class DownloadManager:
             raise NotFound(f"no download job {job_id!r}")
         return job
 
-    async def list(self, *, model_id: str | None = None, status: str | None = None) -> list[Job]:
+    async def list_jobs(
+        self, *, model_id: str | None = None, status: str | None = None
+    ) -> list[Job]:
         await self._load()
-        if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        wanted: JobStatus | None = None
+        if status is not None:
+            try:
+                wanted = job_status(status)
+            except ValueError as error:
+                raise InvalidRequest(str(error)) from None
         return [
             job
             for job in self._jobs.values()
             if (model_id is None or job.model_id == model_id)
-            and (status is None or job.status == status)
+            and (wanted is None or job.status == wanted)
         ]
 
     async def status_groups(self) -> dict[str, list[dict[str, Any]]]:
         """LM Studio's grouping: downloading, queued, paused, completed, failed, cancelled."""
-        groups: dict[str, list[dict[str, Any]]] = {
-            "downloading": [],
-            "queued": [],
-            "paused": [],
-            "completed": [],
-            "failed": [],
-            "cancelled": [],
-        }
-        for job in await self.list():
+        groups: dict[str, list[dict[str, Any]]] = {status: [] for status in STATUS_GROUPS}
+        for job in await self.list_jobs():
             groups[job.status].append(job.to_status())
         return groups
 
@@ -342,7 +362,7 @@ class DownloadManager:
         job = await self.get(job_id)
         if job.status == "paused":
             return job
-        if job.status not in ("queued", "downloading"):
+        if job.status not in RUNNING:
             raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
         job.status = "paused"
         job.bytes_per_second = 0.0
@@ -356,7 +376,7 @@ class DownloadManager:
 
     async def resume(self, job_id: str) -> Job:
         job = await self.get(job_id)
-        if job.status in ("queued", "downloading"):
+        if job.status in RUNNING:
             return job
         if job.status not in ("paused", "failed"):
             raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")

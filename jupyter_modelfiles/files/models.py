@@ -48,6 +48,11 @@ def count_requests(chunks: Iterable[bytes]) -> int:
     return total + pending
 
 
+def purposes_payload() -> dict[str, Any]:
+    """``GET v1/files/purposes``: the purposes the store accepts, for the front ends' menus."""
+    return {"object": "list", "data": list(PURPOSES), "default": DEFAULT_PURPOSE}
+
+
 def default_sample_type(purpose: str) -> str:
     return _SAMPLE_TYPE_BY_PURPOSE.get(purpose, "pretrain")
 

@@ -12,20 +12,13 @@ import os
 from email.message import Message
 from pathlib import Path
 
+from ..defaults import upload_too_large
 from ..errors import InvalidRequest, PayloadTooLarge
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 
 MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
-
-
-def _human(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
 
 
 class TempFile:
@@ -143,11 +136,7 @@ class MultipartUpload:
         if self._part_is_file:
             assert self.file is not None
             if self.file.size + len(data) > self.max_file_bytes:
-                raise PayloadTooLarge(
-                    f"the file is larger than the limit of {_human(self.max_file_bytes)} "
-                    f"({self.max_file_bytes} bytes); ask an admin to raise "
-                    "ModelFilesApp.max_upload_size"
-                )
+                raise PayloadTooLarge(upload_too_large(self.max_file_bytes))
             self.file.write(data)
             return
         if len(self._part_buffer) + len(data) > MAX_FIELD_BYTES:

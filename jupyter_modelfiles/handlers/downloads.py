@@ -46,7 +46,7 @@ class DownloadsHandler(_DownloadsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = await self.downloads.list(
+        jobs = await self.downloads.list_jobs(
             model_id=self.query_str("model_id"), status=self.query_str("status")
         )
         self.write_json({"object": "list", "data": [job.to_dict() for job in jobs]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..downloads.jobs import STATUS_GROUPS, STATUSES
 from ._helpers import DATE_TIME, NULL_STR, Schema, errors, json_response, list_of, path_param, ref
 
 _REASONS = {
@@ -12,7 +13,7 @@ _REASONS = {
     409: "The job's status does not allow this",
 }
 _JOB_ID = path_param("job_id")
-JOB_STATUSES = ["queued", "downloading", "paused", "completed", "failed", "cancelled"]
+JOB_STATUSES = list(STATUSES)
 
 _STATUS_PROPS: dict[str, Schema] = {
     "job_id": {"type": "string"},
@@ -69,7 +70,7 @@ SCHEMAS: dict[str, Schema] = {
         "completed, failed), with the groups of our two extra statuses: queued and cancelled.",
         "required": ["downloading", "queued", "paused", "completed", "failed"],
         "properties": {
-            group: {"type": "array", "items": ref("DownloadJobStatus")} for group in JOB_STATUSES
+            group: {"type": "array", "items": ref("DownloadJobStatus")} for group in STATUS_GROUPS
         },
     },
     "PartialFile": {

@@ -100,6 +100,16 @@ SCHEMAS: dict[str, Schema] = {
             "deleted": {"type": "boolean"},
         },
     },
+    "FilePurposes": {
+        "type": "object",
+        "description": "The purposes an upload may name; every face reads this one list.",
+        "required": ["object", "data", "default"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _PURPOSE},
+            "default": _PURPOSE,
+        },
+    },
     "SignedUrl": {
         "type": "object",
         "required": ["url"],
@@ -163,6 +173,13 @@ PATHS: dict[str, Any] = {
                 {"name": "include_total", "in": "query", "schema": {"type": "boolean"}},
             ],
             "responses": {"200": json_response(ref("FileList")), **errors(_REASONS, 400)},
+        },
+    },
+    "/v1/files/purposes": {
+        "get": {
+            "operationId": "list_file_purposes",
+            "summary": "The purposes an upload may name, and the default",
+            "responses": {"200": json_response(ref("FilePurposes"))},
         },
     },
     "/v1/files/{file_id}": {
