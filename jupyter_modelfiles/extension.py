@@ -71,6 +71,12 @@ class ModelFilesApp(ExtensionApp):
         help="Lifetime of a signed file URL when the request names no expiry.",
     ).tag(config=True)
 
+    batch_output_expiry_hours = Float(
+        defaults.BATCH_OUTPUT_EXPIRY_HOURS,
+        help="Lifetime of a batch_output file that names no expiry (Novita gives output files "
+        "an expires_at); 0 keeps them forever.",
+    ).tag(config=True)
+
     signed_url_max_expiry_hours = Float(
         defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
         help="Longest lifetime a signed file URL may be given.",
@@ -164,6 +170,7 @@ class ModelFilesApp(ExtensionApp):
             max_upload_size=self.max_upload_size,
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
+            batch_output_expiry_hours=self.batch_output_expiry_hours,
         )
         downloads = DownloadManager(
             db,
