@@ -38,6 +38,7 @@ __all__ = [
     "InsufficientStorage",
     "InvalidRequest",
     "LoadFailed",
+    "LoaderNotInstalled",
     "MethodNotAllowed",
     "ModelFilesError",
     "NotFound",
@@ -125,6 +126,13 @@ class PayloadTooLarge(ModelFilesError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class RequestTimeout(ModelFilesError):
+    """An upload body stopped arriving for longer than the idle timeout (408)."""
+
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class RangeNotSatisfiable(ModelFilesError):
     """A ``Range`` header asks for bytes the file does not have (416)."""
 
@@ -143,6 +151,12 @@ class UnsupportedFormat(Unprocessable):
     """No loader exists for the model's format, or the format is unsafe (422)."""
 
     code = "UNSUPPORTED_FORMAT"
+
+
+class LoaderNotInstalled(UnsupportedFormat):
+    """A built-in format whose packages (an extra of jupyter-modelfiles) are not installed (422)."""
+
+    code = "LOADER_NOT_INSTALLED"
 
 
 class UnsafeFormat(UnsupportedFormat):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, Unicode, default, validate
 
+from . import defaults
 from ._version import __version__
 from .catalog.service import Catalog
 from .downloads.destinations import DEFAULT_DENY, DestinationPolicy
@@ -41,7 +44,7 @@ class ModelFilesApp(ExtensionApp):
         return os.path.join(jupyter_data_dir(), "modelfiles")
 
     max_upload_size = Int(
-        512 * 1024 * 1024,
+        defaults.MAX_UPLOAD_SIZE,
         help="Largest accepted upload in bytes; larger uploads are refused with 413 while "
         "streaming.",
     ).tag(config=True)
@@ -52,12 +55,32 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError("max_upload_size must be positive")
         return int(proposal["value"])
 
+    upload_idle_timeout = Float(
+        defaults.UPLOAD_IDLE_TIMEOUT,
+        help="Seconds an upload body may send nothing before it is dropped with 408 "
+        "(a stalled or deliberately slow client); 0 means never.",
+    ).tag(config=True)
+
+    @validate("upload_idle_timeout")
+    def _check_upload_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("upload_idle_timeout must be 0 (never) or positive")
+        return float(proposal["value"])
+
     signed_url_default_expiry_hours = Float(
-        24.0, help="Lifetime of a signed file URL when the request names no expiry."
+        defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
+        help="Lifetime of a signed file URL when the request names no expiry.",
+    ).tag(config=True)
+
+    batch_output_expiry_hours = Float(
+        defaults.BATCH_OUTPUT_EXPIRY_HOURS,
+        help="Lifetime of a batch_output file that names no expiry (Novita gives output files "
+        "an expires_at); 0 keeps them forever.",
     ).tag(config=True)
 
     signed_url_max_expiry_hours = Float(
-        24.0 * 30, help="Longest lifetime a signed file URL may be given."
+        defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
+        help="Longest lifetime a signed file URL may be given.",
     ).tag(config=True)
 
     ram_budget = Int(
@@ -109,15 +132,18 @@ class ModelFilesApp(ExtensionApp):
         return str(constants.HF_HUB_CACHE)
 
     max_concurrent_downloads = Int(
-        2, help="How many download jobs run at the same time; the others wait in the queue."
+        defaults.MAX_CONCURRENT_DOWNLOADS,
+        help="How many download jobs run at the same time; the others wait in the queue.",
     ).tag(config=True)
 
     connections_per_download = Int(
-        4, help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB)."
+        defaults.CONNECTIONS_PER_DOWNLOAD,
+        help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB).",
     ).tag(config=True)
 
     download_stall_timeout = Float(
-        30.0, help="Seconds without data (or far too slow) before a connection is retried."
+        defaults.DOWNLOAD_STALL_TIMEOUT,
+        help="Seconds without data (or far too slow) before a connection is retried.",
     ).tag(config=True)
 
     download_rate_limit = Int(0, help="Per-file download rate limit in bytes/s; 0 means none.").tag(
@@ -178,6 +204,7 @@ class ModelFilesApp(ExtensionApp):
             max_upload_size=self.max_upload_size,
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
+            batch_output_expiry_hours=self.batch_output_expiry_hours,
         )
         downloads = DownloadManager(
             db,
@@ -191,7 +218,7 @@ class ModelFilesApp(ExtensionApp):
             destinations=DestinationPolicy(
                 self.download_allow,
                 self.download_deny,
-                server_port=lambda: self.serverapp.port,  # read once the server is bound
+                server_port=lambda: self.serverapp.port if self.serverapp else None,  # once bound
             ),
         )
 
@@ -231,12 +258,15 @@ class ModelFilesApp(ExtensionApp):
             catalog=catalog,
         )
         self.settings["modelfiles"] = self.services
+        self.settings["modelfiles_upload_idle_timeout"] = self.upload_idle_timeout
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).
+        serverapp = self.serverapp
+        assert serverapp is not None  # initialize_settings runs inside a server
         os.environ["JUPYTER_MODELFILES_URL"] = url_path_join(
-            self.serverapp.connection_url, "modelfiles/"
+            serverapp.connection_url, "modelfiles/"
         )
-        os.environ["JUPYTER_MODELFILES_TOKEN"] = self.serverapp.identity_provider.token or ""
+        os.environ["JUPYTER_MODELFILES_TOKEN"] = serverapp.identity_provider.token or ""
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
         try:
             asyncio.get_running_loop()
@@ -261,11 +291,23 @@ class ModelFilesApp(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     async def stop_extension(self) -> None:
-        if self.services is None:
+        """Close every service; one that fails is logged and the others still close."""
+        services, self.services = self.services, None
+        if services is None:
             return
-        if self.services.runtime is not None:
-            await self.services.runtime.close()
-        await self.services.downloads.close()
-        await self.services.files.close()
-        self.services.db.close()
-        self.services = None
+        closers: list[tuple[str, Callable[[], Any] | None]] = [
+            ("runtime", services.runtime.close if services.runtime is not None else None),
+            ("catalog", getattr(services.catalog, "close", None)),
+            ("downloads", services.downloads.close),
+            ("files", services.files.close),
+            ("database", services.db.close),
+        ]
+        for name, close in closers:
+            if close is None:
+                continue
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.log.exception("jupyter-modelfiles: closing the %s failed", name)

@@ -1,9 +1,15 @@
-"""Human-readable sizes, speeds and durations shared by the widgets, magics and CLI."""
+"""Human-readable sizes, speeds and durations: the one place bytes become text.
+
+The server (Pieces ``readable`` fields, error messages), the widgets, magics and CLI all use
+IEC units (KiB, MiB, GiB), as does the labextension's ``format.ts``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
+
+from .downloads.jobs import STATUS_GROUPS
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -18,6 +24,11 @@ def human_bytes(size: float | None) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} PiB"  # pragma: no cover - loop always returns
+
+
+def bytes_descriptor(size: float) -> dict[str, Any]:
+    """A Pieces byte descriptor: ``{"value": 1536, "readable": "1.5 KiB"}``."""
+    return {"value": int(size), "readable": human_bytes(size)}
 
 
 def human_speed(rate: float | None) -> str:
@@ -120,7 +131,8 @@ def files_table(records: list[dict[str, Any]]) -> str:
     return table(rows, ["ID", "FILENAME", "SIZE", "PURPOSE", "CREATED (UTC)"])
 
 
-def _descriptor(value: Any) -> str:
+def describe_bytes(value: Any) -> str:
+    """A Pieces byte descriptor ``{value, readable}`` or a plain number, as text."""
     if isinstance(value, dict):
         return str(value.get("readable") or human_bytes(value.get("value")))
     if isinstance(value, (int, float)):
@@ -140,8 +152,8 @@ def models_table(models: list[dict[str, Any]]) -> str:
                 str(m.get("id", "")),
                 str(m.get("name", "")),
                 str(m.get("quantization") or ""),
-                _descriptor(m.get("bytes")),
-                _descriptor(m.get("ram")),
+                describe_bytes(m.get("bytes")),
+                describe_bytes(m.get("ram")),
                 state,
             ]
         )
@@ -167,7 +179,9 @@ def model_files_table(files: list[dict[str, Any]]) -> str:
 def status_table(groups: dict[str, Any]) -> str:
     """LM Studio's grouped job status: one line per job."""
     rows = []
-    for group in ("downloading", "queued", "paused", "completed", "failed"):
+    for group in STATUS_GROUPS:
+        if group == "cancelled":
+            continue
         for job in groups.get(group) or []:
             rows.append([str(job.get("job_id", "")), job_label(job), describe_job(job)])
     if not rows:

@@ -170,7 +170,7 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorcode", None)
-        return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+        return code == getattr(sqlite3, "SQLITE_FULL", 13) or "database or disk is full" in str(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 

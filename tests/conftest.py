@@ -142,3 +142,32 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Any:
+    """A throwaway PostgreSQL cluster (Debian's package), started once per test session."""
+    from .postgres import remove_cluster, start_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    remove_cluster(cluster)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """A URL (TCP, with a password) to a fresh empty database of the session's cluster."""
+    return str(postgres_cluster.url(postgres_cluster.create_database()))
+
+
+@pytest.fixture(scope="module")
+def jupyterhub(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real JupyterHub (proxy, DummyAuthenticator, local spawner), users alice and bob."""
+    from .hub import JupyterHubProcess
+
+    hub = JupyterHubProcess(tmp_path_factory.mktemp("jupyterhub"))
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()

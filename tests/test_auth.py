@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tornado import web
 from tornado.websocket import WebSocketHandler
 
 from jupyter_modelfiles.handlers import default_handlers
@@ -38,11 +39,37 @@ def routes() -> list[tuple[str, str, Any]]:
     return found
 
 
-def test_every_route_is_walked() -> None:
+def test_every_route_is_walked(jupyter_process: Any) -> None:
+    """The walk covers every route of the table with every verb its handler answers, and
+    every operation the served API document lists."""
     walked = {(path, method) for path, method, _ in routes()}
-    assert ("modelfiles/v1/files", "POST") in walked
-    assert ("modelfiles/v1/openapi.json", "GET") in walked
-    assert len(walked) >= 8
+    # Every entry of the route table is walked...
+    assert {path for path, _ in walked} == {concrete_path(p) for p, *_ in default_handlers}
+    # ...with every verb its handler overrides (found here through tornado's base class).
+    expected = set()
+    for pattern, handler, *_ in default_handlers:
+        path = concrete_path(pattern)
+        if issubclass(handler, WebSocketHandler):
+            expected.add((path, "WEBSOCKET"))
+            continue
+        for method in METHODS:
+            if getattr(handler, method) is not getattr(web.RequestHandler, method):
+                expected.add((path, method.upper()))
+    assert walked == expected
+    # Every documented operation is among them (WebSockets are walked as upgrades).
+    document = httpx.get(
+        f"{jupyter_process.api_url}/openapi.json", headers=jupyter_process.headers, timeout=10
+    ).json()
+    documented = {
+        ("modelfiles" + re.sub(r"\{[^}]+\}", "x", path), method.upper())
+        for path, item in document["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    http_walked = {(path, method) for path, method in walked if method != "WEBSOCKET"}
+    ws_paths = {path for path, method in walked if method == "WEBSOCKET"}
+    assert documented - {(path, "GET") for path in ws_paths} <= http_walked
+    assert len(walked) > 8
 
 
 @pytest.mark.parametrize(("path", "method", "handler"), routes(), ids=lambda v: str(v)[:60])

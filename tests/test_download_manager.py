@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from jupyter_modelfiles.downloads import DownloadManager, DownloadRequest
+import pytest
+
+from jupyter_modelfiles.downloads import DownloadManager, DownloadRequest, EngineConfig
 from jupyter_modelfiles.events import EventBus
 from jupyter_modelfiles.state import Database
 
@@ -53,7 +55,7 @@ async def test_disk_full_mid_download_frees_partial_and_does_not_retry(
     assert not part.exists()  # no ranges: it could not resume, so the space is freed
     assert not dest.exists()
     assert len(origin.data_requests()) == 1  # ENOSPC is never retried
-    listed = await jobs.list(status="failed")
+    listed = await jobs.list_jobs(status="failed")
     assert [j.job_id for j in listed] == [job.job_id]
     await jobs.close()
 
@@ -121,7 +123,7 @@ async def test_restart_recovers_jobs_and_paused_stay_paused(tmp_path: Path, orig
     again_b = await second.get(job_b.job_id)
     await asyncio.sleep(0.3)
     assert again_b.status == "paused" and not (tmp_path / "b").exists()
-    assert [j.job_id for j in await second.list(model_id="m")] == [job_b.job_id]
+    assert [j.job_id for j in await second.list_jobs(model_id="m")] == [job_b.job_id]
     await second.resume(job_b.job_id)
     await eventually(lambda: again_b.status == "completed", timeout=15)
     assert (tmp_path / "b").read_bytes() == b
@@ -158,3 +160,57 @@ async def test_progress_events_are_throttled_and_monotonic(tmp_path: Path, origi
     assert job.status == "completed"
     subscription.close()
     await jobs.close()
+
+
+async def test_engine_config_given_is_kept_and_never_changed(
+    tmp_path: Path, origin: Origin
+) -> None:
+    """``engine_config`` is the caller's: fields it sets survive, the object is not mutated."""
+    given = EngineConfig(connections=7, stall_timeout=5.0, rate_limit=123_456, min_piece=MiB)
+    jobs = DownloadManager(
+        Database(tmp_path / "state.sqlite3"), EventBus(), tmp_path / ".partial", engine_config=given
+    )
+    assert (jobs.engine_config.connections, jobs.engine_config.stall_timeout) == (7, 5.0)
+    assert jobs.engine_config.rate_limit == 123_456
+    assert jobs.engine_config.min_piece == MiB
+    # Explicit arguments still win, on a copy.
+    tuned = DownloadManager(
+        Database(tmp_path / "other.sqlite3"),
+        EventBus(),
+        tmp_path / ".partial2",
+        connections=2,
+        engine_config=given,
+    )
+    assert tuned.engine_config.connections == 2
+    assert tuned.engine_config.stall_timeout == 5.0
+    assert given == EngineConfig(
+        connections=7, stall_timeout=5.0, rate_limit=123_456, min_piece=MiB
+    )
+    # The config reaches the engine that runs a job: the file downloads with its settings.
+    origin.add("small.bin", 2 * MiB)
+    await jobs.start()
+    job = await jobs.submit(
+        DownloadRequest(url=origin.url("small.bin"), dest=tmp_path / "out" / "small.bin")
+    )
+    await eventually(lambda: job.status == "completed", timeout=30)
+    await jobs.close()
+
+
+async def test_defaults_come_from_the_defaults_module(tmp_path: Path) -> None:
+    from jupyter_modelfiles import defaults
+
+    jobs = DownloadManager(Database(tmp_path / "state.sqlite3"), EventBus(), tmp_path / ".p")
+    assert jobs.max_concurrent == defaults.MAX_CONCURRENT_DOWNLOADS
+    assert jobs.engine_config.connections == defaults.CONNECTIONS_PER_DOWNLOAD
+    assert jobs.engine_config.stall_timeout == defaults.DOWNLOAD_STALL_TIMEOUT
+
+
+async def test_list_jobs_rejects_an_unknown_status(tmp_path: Path) -> None:
+    from jupyter_modelfiles.downloads.jobs import STATUSES
+    from jupyter_modelfiles.errors import InvalidRequest
+
+    jobs = DownloadManager(Database(tmp_path / "state.sqlite3"), EventBus(), tmp_path / ".p")
+    with pytest.raises(InvalidRequest, match="status must be one of queued, downloading"):
+        await jobs.list_jobs(status="done")
+    for status in STATUSES:
+        assert await jobs.list_jobs(status=status) == []

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 from ..errors import InvalidRequest, UpstreamError
+from . import ggml
 
 GGUF_MAGIC = b"GGUF"
 #: Largest prefix read to find a header (real GGUF headers carry a vocabulary: a few MiB).
@@ -60,11 +60,9 @@ class GGUFHeader:
         """From ``general.file_type``, else the most common tensor type by bytes."""
         file_type = self.metadata.get("general.file_type")
         if file_type is not None:
-            try:
-                name = LlamaFileType(int(file_type)).name
+            name = ggml.FILE_TYPES.get(int(file_type))
+            if name is not None:
                 return name.removeprefix("MOSTLY_").replace("ALL_F32", "F32")
-            except ValueError:
-                pass
         if self.tensor_types:
             return max(self.tensor_types.items(), key=lambda kv: kv[1])[0]
         return None
@@ -100,17 +98,17 @@ class GGUFHeader:
 
 
 _SCALARS = {
-    GGUFValueType.UINT8: "<B",
-    GGUFValueType.INT8: "<b",
-    GGUFValueType.UINT16: "<H",
-    GGUFValueType.INT16: "<h",
-    GGUFValueType.UINT32: "<I",
-    GGUFValueType.INT32: "<i",
-    GGUFValueType.FLOAT32: "<f",
-    GGUFValueType.BOOL: "<?",
-    GGUFValueType.UINT64: "<Q",
-    GGUFValueType.INT64: "<q",
-    GGUFValueType.FLOAT64: "<d",
+    ggml.UINT8: "<B",
+    ggml.INT8: "<b",
+    ggml.UINT16: "<H",
+    ggml.INT16: "<h",
+    ggml.UINT32: "<I",
+    ggml.INT32: "<i",
+    ggml.FLOAT32: "<f",
+    ggml.BOOL: "<?",
+    ggml.UINT64: "<Q",
+    ggml.INT64: "<q",
+    ggml.FLOAT64: "<d",
 }
 #: Arrays longer than this (vocabularies) are skipped, not decoded.
 _KEEP_ARRAY = 64
@@ -138,22 +136,35 @@ class _Cursor:
         return self.take(length).decode("utf-8", errors="replace")
 
     def value(self, vtype: int) -> Any:
-        vtype = GGUFValueType(vtype)
-        if vtype == GGUFValueType.STRING:
+        if vtype not in ggml.VALUE_TYPE_NAMES:
+            raise ValueError(f"unknown GGUF value type {vtype}")
+        if vtype == ggml.STRING:
             return self.string()
-        if vtype == GGUFValueType.ARRAY:
-            item_type = GGUFValueType(self.unpack("<I"))
+        if vtype == ggml.ARRAY:
+            item_type = self.unpack("<I")
+            if item_type not in ggml.VALUE_TYPE_NAMES:
+                raise ValueError(f"unknown GGUF value type {item_type}")
             count = self.unpack("<Q")
             if count > MAX_HEADER_BYTES:
                 raise InvalidRequest("corrupt GGUF header: array length out of range")
-            if item_type in _SCALARS and item_type != GGUFValueType.STRING:
+            if item_type in _SCALARS and item_type != ggml.STRING:
                 size = struct.calcsize(_SCALARS[item_type])
                 raw = self.take(size * count)
                 if count > _KEEP_ARRAY:
-                    return {"array_of": item_type.name, "length": count}
+                    return {
+                        "array_of": ggml.VALUE_TYPE_NAMES[item_type],
+                        "length": count,
+                    }
                 return list(struct.unpack(f"<{count}{_SCALARS[item_type][1]}", raw))
             items = [self.value(item_type) for _ in range(count)]
-            return items if count <= _KEEP_ARRAY else {"array_of": item_type.name, "length": count}
+            return (
+                items
+                if count <= _KEEP_ARRAY
+                else {
+                    "array_of": ggml.VALUE_TYPE_NAMES[item_type],
+                    "length": count,
+                }
+            )
         return self.unpack(_SCALARS[vtype])
 
 
@@ -184,12 +195,11 @@ def parse_gguf_header(data: bytes) -> GGUFHeader:
         cur.unpack("<Q")  # offset
         elements = math.prod(dims) if dims else 1
         params += elements
-        try:
-            qtype = GGMLQuantizationType(ggml_type)
-            block, type_size = GGML_QUANT_SIZES[qtype]
+        known = ggml.GGML_TYPES.get(ggml_type)
+        if known is not None:
+            name, block, type_size = known
             nbytes = elements // block * type_size
-            name = qtype.name
-        except (ValueError, KeyError):
+        else:
             nbytes, name = 0, f"TYPE_{ggml_type}"
         total += nbytes
         by_type[name] = by_type.get(name, 0) + nbytes

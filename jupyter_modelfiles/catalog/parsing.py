@@ -174,18 +174,6 @@ def group_files(filenames: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def readable_bytes(size: int | float | None) -> str:
-    """``4100000000`` -> ``"4.1 GB"`` (decimal units, like Pieces and the Hub)."""
-    if size is None:
-        return "unknown"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} PB"  # pragma: no cover - unreachable
-
-
 def recommended(quantizations: list[str | None]) -> int:
     """Index of the recommended entry among ``quantizations`` (first known preference)."""
     ranked = {q: i for i, q in enumerate(RECOMMENDED_QUANTS)}

@@ -12,13 +12,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..downloads.jobs import Job
+from ..downloads.jobs import LIVE, RUNNING, Job
+from ..formatting import bytes_descriptor
 from .models import CatalogModel, ModelFileSet
-from .parsing import readable_bytes, recommended
+from .parsing import recommended
 from .ram import max_ram_usage
 
 #: Job statuses that still hold a download (it can progress or resume).
-ACTIVE = ("queued", "downloading", "paused")
+ACTIVE = LIVE
 
 
 @dataclass
@@ -80,7 +81,7 @@ def anaconda_download(
         "transferredBytes": transferred,
         "totalBytes": total,
         "paused": any(j.status == "paused" for j in jobs)
-        and not any(j.status in ("queued", "downloading") for j in jobs),
+        and not any(j.status in RUNNING for j in jobs),
         "downloadTimeTaken": round(seconds * 1000),
         "averageMbps": round(transferred * 8 / 1e6 / seconds, 3) if seconds > 0 else 0.0,
     }
@@ -97,14 +98,16 @@ def download_status(model: CatalogModel, entry: ModelFileSet, state: FileState) 
     statuses = {j.status for j in jobs}
     if state.downloaded:
         status = "completed"
-    elif statuses & {"queued", "downloading"}:
+    elif statuses & set(RUNNING):
         status = "in_progress"
     elif "paused" in statuses:
         status = "paused"
     else:
         status = "not_started"
     out: dict[str, Any] = {"status": status}
-    if jobs and (status != "completed" or any(j.status == "completed" for j in jobs)):
+    # not_started (never started, cancelled, failed) has no progress: a cancelled download
+    # starts again from nothing
+    if jobs and (status in ("in_progress", "paused") or any(j.status == "completed" for j in jobs)):
         out["progress"] = anaconda_download(
             jobs, file_id=entry.id, model_id=model.id, filename=entry.name, size=entry.size
         )
@@ -175,12 +178,12 @@ def snapshot(
         "cpu": True,
         "custom": model.custom,
         "downloaded": bool(local_sets),
-        "downloading": any(j.status in ("queued", "downloading") for j in jobs),
+        "downloading": any(j.status in RUNNING for j in jobs),
         "loaded": bool(runtime.get("loaded", False)),
         "quantization": quant,
         "parameters": model.parameters,
-        "ram": {"value": int(ram), "readable": readable_bytes(ram)},
-        "bytes": {"value": int(size), "readable": readable_bytes(size)},
+        "ram": bytes_descriptor(ram),
+        "bytes": bytes_descriptor(size),
         "foundation": "UNKNOWN",
         "provider": "HUGGING_FACE" if model.source == "hub" else "UNKNOWN",
         "type": model_type(quant),

@@ -1,16 +1,21 @@
 """The download engine for ONE file: probe, ranged connections, journal, hash, verify, publish.
 
 Blocking and thread based on purpose: it runs off the Jupyter server's event loop (the job
-manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread reads from
-its socket into one reused buffer and writes by offset (``os.pwrite``); one hasher thread
-hashes the contiguous prefix; the coordinating thread fsyncs data, then writes the journal,
-then reports durable progress. See DESIGN.md, "The download engine", for the ten rules.
+manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread only reads
+from its socket into a few reused buffers and hands each full buffer to ONE writer thread
+(:class:`~.hasher.WriteHasher`), which writes it by offset (``os.pwrite``) and hashes the
+contiguous prefix from the same memory; the coordinating thread fsyncs data, then writes the
+journal, then reports durable progress. With ``split_below`` set, a ranged download starts
+with one connection and opens the others only when that one is slower than ``split_below``
+(splitting pays against origins that limit each connection, not on a fast link).
+See DESIGN.md, "The download engine", for the ten rules.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import queue
 import random
 import re
 import shutil
@@ -23,7 +28,7 @@ from urllib.parse import urlsplit
 
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused
-from .hasher import PrefixHasher
+from .hasher import WriteHasher
 from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
 from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
@@ -31,6 +36,9 @@ from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
 MiB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+#: ``split_below`` for the standalone CLI: one connection unless it is slower than this
+#: (about 0.8 Gbit/s); then the engine opens the others.
+DEFAULT_SPLIT_BELOW = 100 * MiB
 
 
 @dataclass
@@ -40,6 +48,9 @@ class EngineConfig:
     connections: int = 4
     min_piece: int = MIN_PIECE
     buffer_size: int = MiB
+    buffers_per_connection: int = 2  # one filling from the socket while one is being written
+    split_below: int | None = None  # bytes/s: start with 1 connection, add the rest if slower
+    split_after: float = 1.0  # seconds of one connection measured before deciding to split
     stall_timeout: float = 30.0
     min_speed: int = 1024  # bytes/s averaged over a stall window; slower is a stall (trickle)
     max_attempts: int = 8  # consecutive failed attempts of one range before the file fails
@@ -184,6 +195,7 @@ class FileDownload:
         self.on_progress = on_progress
         self.size: int | None = None
         self.durable = 0
+        self.read_back = 0  # bytes the last attempt hashed back from the page cache
         self._halt = threading.Event()
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
@@ -199,7 +211,7 @@ class FileDownload:
         self._last_data = time.monotonic()  # when a byte last arrived (the give-up timer)
         self._last_problem = "the origin sends no data"
         self._fd = -1
-        self._hasher: PrefixHasher | None = None
+        self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
 
     # -- control from other threads ---------------------------------------------------------
@@ -406,7 +418,7 @@ class FileDownload:
             self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise self._os_error(exc) from None
-        hasher: PrefixHasher | None = None
+        writer: WriteHasher | None = None
         hashed = False
         try:
             if probe.size is not None:
@@ -420,10 +432,10 @@ class FileDownload:
             self.durable = done.total()
             if self.on_progress:
                 self.on_progress(self.durable, self.size)
-            hasher = PrefixHasher(self._fd)
-            self._hasher = hasher
-            hasher.advance(done.prefix())
-            hasher.start()
+            writer = WriteHasher(self._fd, self._record, self._write_failed)
+            self._writer = writer
+            writer.advance(done.prefix())
+            writer.start()
             if ranged:
                 assert probe.size is not None
                 min_piece = max(cfg.min_piece, cfg.buffer_size)
@@ -445,16 +457,28 @@ class FileDownload:
                         target=self._stream_worker, name="modelfiles-conn", daemon=True
                     )
                 ]
-            for thread in threads:
+            waiting = threads[1:] if ranged and cfg.split_below else []
+            started = [t for t in threads if t not in waiting]
+            for thread in started:
                 thread.start()
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(cfg.commit_interval / max(1, len(threads)))
+            began, base = time.monotonic(), self._written.total()
+            while any(t.is_alive() for t in started):
+                for thread in started:
+                    thread.join(cfg.commit_interval / max(1, len(started)))
                 self._commit(state)
                 try:
                     self._give_up_if_silent(self._last_problem)
                 except DownloadError as silent:
                     self._fail(silent)
+                elapsed = time.monotonic() - began
+                if waiting and elapsed >= cfg.split_after and not self._halt.is_set():
+                    rate = (self._written.total() - base) / elapsed
+                    if cfg.split_below is not None and rate < cfg.split_below:
+                        for thread in waiting:
+                            thread.start()
+                        started += waiting
+                    waiting = []
+            writer.drain()
             self._commit(state)
             failure = self._failure
             if isinstance(failure, DestinationRefused):
@@ -470,14 +494,16 @@ class FileDownload:
             if size == 0:
                 raise DownloadError("the origin served an empty file; nothing was published")
             os.ftruncate(self._fd, size)
-            hasher.advance(size, final=True)
-            digest = hasher.result()
+            writer.advance(size)
+            digest = writer.finish()
             hashed = True
             os.fsync(self._fd)
         finally:
-            if hasher is not None and not hashed:
-                hasher.stop()
-            self._hasher = None
+            if writer is not None and not hashed:
+                writer.stop()
+            if writer is not None:
+                self.read_back = writer.read_back
+            self._writer = None
             os.close(self._fd)
             self._fd = -1
         if self.expected_sha256 and digest != self.expected_sha256:
@@ -564,23 +590,31 @@ class FileDownload:
         base = min(cfg.backoff_max, cfg.backoff_base * (2 ** (failures - 1)))
         return base * random.uniform(0.5, 1.5)
 
-    def _record(self, start: int, end: int) -> None:
+    def _record(self, start: int, end: int) -> int:
+        """Mark bytes as written (by the writer thread); return the contiguous prefix."""
         self._last_data = time.monotonic()
         with self._lock:
             self._written.add(start, end)
-            prefix = self._written.prefix()
-        if self._hasher is not None and start <= prefix:
-            self._hasher.advance(prefix)
+            return self._written.prefix()
 
-    def _write(self, view: memoryview, offset: int) -> None:
-        pos = 0
-        try:
-            while pos < len(view):
-                pos += os.pwrite(self._fd, view[pos:], offset + pos)
-        except OSError as exc:
-            if pos:
-                self._record(offset, offset + pos)
-            raise self._os_error(exc) from None
+    def _write_failed(self, exc: OSError) -> None:
+        self._fail(self._os_error(exc))
+
+    def _buffers(self) -> queue.SimpleQueue[memoryview]:
+        """A connection's few reused buffers; the writer puts each back once written."""
+        pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        for _ in range(max(1, self.config.buffers_per_connection)):
+            pool.put(memoryview(bytearray(self.config.buffer_size)))
+        return pool
+
+    def _free_buffer(self, pool: queue.SimpleQueue[memoryview]) -> memoryview | None:
+        """The next buffer the writer has given back, or None once the download halts."""
+        while True:
+            try:
+                return pool.get(timeout=0.05)
+            except queue.Empty:
+                if self._halt.is_set():
+                    return None
 
     def _status_error(self, response: Response, seen_url: str) -> None:
         """Turn a non-data status into a retry, a restart or a final error."""
@@ -604,16 +638,30 @@ class FileDownload:
         raise _Retry(f"the origin answered HTTP {status} {response.reason}")
 
     def _read_into_file(
-        self, response: Response, view: memoryview, offset: int, limit: Callable[[int], int]
+        self,
+        response: Response,
+        pool: queue.SimpleQueue[memoryview],
+        offset: int,
+        limit: Callable[[int], int],
     ) -> int:
-        """Copy the body to the file from ``offset`` until ``limit(pos)`` is 0; return the end."""
+        """Hand the body to the writer from ``offset`` until ``limit(pos)`` is 0; return the end.
+
+        The return value counts bytes handed over; they are recorded as written (and so
+        journalled) only once the writer thread has written them.
+        """
         cfg = self.config
         pos = offset
         window_start, window_bytes = time.monotonic(), 0
-        size = len(view)
+        size = cfg.buffer_size
         while True:
+            if limit(pos) <= 0:
+                return pos
+            view = self._free_buffer(pool)
+            if view is None:
+                return pos
             want = min(size, limit(pos))
             if want <= 0:
+                pool.put(view)
                 return pos
             fill = 0
             try:
@@ -633,15 +681,15 @@ class FileDownload:
                     if self._halt.is_set():
                         break
             except TimeoutError:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise _Retry(f"stalled: no data for {cfg.stall_timeout:g} s") from None
             except HTTPClientError as exc:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise _Retry(f"connection lost: {exc}") from None
             except _Retry:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise
-            pos = self._flush(view, pos, fill, limit)
+            pos = self._flush(view, pool, pos, fill, limit)
             if self._limiter is not None:
                 self._limiter.consume(fill, self._halt)
             if self._halt.is_set():
@@ -649,19 +697,29 @@ class FileDownload:
             if fill == 0:
                 return pos
 
-    def _flush(self, view: memoryview, pos: int, fill: int, limit: Callable[[int], int]) -> int:
+    def _flush(
+        self,
+        view: memoryview,
+        pool: queue.SimpleQueue[memoryview],
+        pos: int,
+        fill: int,
+        limit: Callable[[int], int],
+    ) -> int:
+        """Hand ``view[:fill]`` (cut to the piece's current end) to the writer thread."""
         count = min(fill, max(0, limit(pos)))
-        if count:
-            self._write(view[:count], pos)
-            self._record(pos, pos + count)
-        return pos + count
+        writer = self._writer
+        if count and writer is not None:
+            writer.submit(view, pos, count, pool)
+            return pos + count
+        pool.put(view)
+        return pos
 
     # -- connection threads -------------------------------------------------------------
     def _ranged_worker(self, scheduler: Scheduler) -> None:
         conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
-        view = memoryview(bytearray(self.config.buffer_size))
+        pool = self._buffers()
         failures = 0
         try:
             while not self._halt.is_set():
@@ -670,7 +728,7 @@ class FileDownload:
                     return
                 before = piece.next
                 try:
-                    self._fetch_range(conn, piece, view, scheduler)
+                    self._fetch_range(conn, piece, pool, scheduler)
                     scheduler.finish(piece)
                     failures = 0
                 except _Retry as retry:
@@ -699,7 +757,11 @@ class FileDownload:
                 self._conns.discard(conn)
 
     def _fetch_range(
-        self, conn: Connection, piece: Piece, view: memoryview, scheduler: Scheduler
+        self,
+        conn: Connection,
+        piece: Piece,
+        pool: queue.SimpleQueue[memoryview],
+        scheduler: Scheduler,
     ) -> None:
         probe = self._probe
         assert probe is not None and probe.size is not None
@@ -758,7 +820,7 @@ class FileDownload:
                 piece.next = pos
                 return piece.end - pos
 
-        final = self._read_into_file(response, view, start, limit)
+        final = self._read_into_file(response, pool, start, limit)
         with scheduler.lock:
             piece.next = final
             done = final >= piece.end
@@ -776,9 +838,9 @@ class FileDownload:
         conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
-        view = memoryview(bytearray(self.config.buffer_size))
+        pool = self._buffers()
         try:
-            self._fetch_stream(conn, view)
+            self._fetch_stream(conn, pool)
         except _Retry as retry:
             if not self._halt.is_set():
                 self._fail(_Restart(retry.message, no_ranges=True))
@@ -789,7 +851,7 @@ class FileDownload:
             with self._lock:
                 self._conns.discard(conn)
 
-    def _fetch_stream(self, conn: Connection, view: memoryview) -> None:
+    def _fetch_stream(self, conn: Connection, pool: queue.SimpleQueue[memoryview]) -> None:
         probe = self._probe
         assert probe is not None
         url = self._final_url
@@ -811,9 +873,9 @@ class FileDownload:
         total = probe.size if probe.size is not None else length
 
         def limit(pos: int) -> int:
-            return (total - pos) if total is not None else len(view)
+            return (total - pos) if total is not None else self.config.buffer_size
 
-        final = self._read_into_file(response, view, 0, limit)
+        final = self._read_into_file(response, pool, 0, limit)
         if self._halt.is_set():
             return
         if total is not None and final < total:

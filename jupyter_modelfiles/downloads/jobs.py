@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-STATUSES = ("queued", "downloading", "paused", "completed", "failed", "cancelled")
-LIVE = ("queued", "downloading", "paused")
+#: A job's status: the one definition; the API document, the faces and the SQL use it.
+JobStatus = Literal["queued", "downloading", "paused", "completed", "failed", "cancelled"]
+STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+#: Statuses that still hold a transfer (joined by a second request for the same file).
+LIVE: tuple[JobStatus, ...] = ("queued", "downloading", "paused")
+#: Statuses of a job that is waiting for or moving bytes (it can be paused).
+RUNNING: tuple[JobStatus, ...] = ("queued", "downloading")
+#: Statuses after which nothing more happens unless the job is resumed.
+TERMINAL: tuple[JobStatus, ...] = ("completed", "failed", "cancelled")
+#: LM Studio's status groups, in the order the faces list them.
+STATUS_GROUPS: tuple[JobStatus, ...] = (
+    "downloading",
+    "queued",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+)
 
-_PIECES_STATUS = {
+_PIECES_STATUS: dict[JobStatus, str] = {
     "queued": "INITIALIZED",
     "downloading": "IN-PROGRESS",
     "paused": "IN-PROGRESS",
@@ -23,6 +39,13 @@ _PIECES_STATUS = {
     "failed": "FAILED",
     "cancelled": "CANCELED",
 }
+
+
+def job_status(value: str) -> JobStatus:
+    """``value`` as a :data:`JobStatus`; ``ValueError`` for anything else."""
+    if value not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {value!r}")
+    return value
 
 
 def new_job_id() -> str:
@@ -61,7 +84,7 @@ class Job:
     """One download job; status in queued|downloading|paused|completed|failed|cancelled."""
 
     job_id: str
-    status: str
+    status: JobStatus
     url: str
     dest: Path
     model_id: str | None = None
@@ -86,6 +109,23 @@ class Job:
     def live(self) -> bool:
         return self.status in LIVE
 
+    def eta(self) -> datetime | None:
+        """When the download should complete: the measured estimate, or, before the speed is
+        measured (the first report), one from the average speed since it started. ``None``
+        while the total size or the speed is unknown (nothing received yet)."""
+        if self.estimated_completion is not None:
+            return self.estimated_completion
+        total, done = self.total_size_bytes, self.downloaded_bytes
+        if not total or self.started_at is None:
+            return None
+        current = now()
+        if done >= total:
+            return current
+        elapsed = (current - self.started_at).total_seconds()
+        if done <= 0 or elapsed <= 0:
+            return None
+        return current + timedelta(seconds=(total - done) * elapsed / done)
+
     def to_status(self) -> dict[str, Any]:
         """LM Studio's job status object (only the fields the seed gives for the status)."""
         out: dict[str, Any] = {
@@ -98,8 +138,7 @@ class Job:
             out["started_at"] = iso(self.started_at)
         if self.status == "downloading":
             out["bytes_per_second"] = self.bytes_per_second
-            if self.estimated_completion is not None:
-                out["estimated_completion"] = iso(self.estimated_completion)
+            out["estimated_completion"] = iso(self.eta())
         if self.status == "completed" and self.completed_at is not None:
             out["completed_at"] = iso(self.completed_at)
         out.update(

@@ -9,6 +9,7 @@ progress (bytes durably written) at most ~10 times a second per job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,13 +23,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from .. import defaults
 from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
 from .engine import DownloadError, EngineConfig, FileDownload, Stopped
-from .jobs import STATUSES, DownloadRequest, Job, iso, new_job_id, now
+from .jobs import (
+    RUNNING,
+    STATUS_GROUPS,
+    DownloadRequest,
+    Job,
+    JobStatus,
+    iso,
+    job_status,
+    new_job_id,
+    now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +144,7 @@ def _row(job: Job) -> tuple[Any, ...]:
 def _job(row: sqlite3.Row) -> Job:
     return Job(
         job_id=row["job_id"],
-        status=row["status"],
+        status=job_status(row["status"]),
         url=row["url"],
         dest=Path(row["dest"]),
         model_id=row["model_id"],
@@ -178,30 +190,39 @@ class DownloadManager:
         events: EventBus,
         partial_dir: Path,
         *,
-        max_concurrent: int = 2,
-        connections: int = 4,
-        stall_timeout: float = 30.0,
+        max_concurrent: int = defaults.MAX_CONCURRENT_DOWNLOADS,
+        connections: int | None = None,
+        stall_timeout: float | None = None,
         rate_limit: int | None = None,
         give_up_after: float | None = None,
         destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
     ):
+        """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
+        same fields of ``engine_config``; the config passed in is copied, never changed."""
         self.db = db
         self.events = events
         self.partial_dir = Path(partial_dir)
         self.incoming_dir = self.partial_dir / "incoming"
         self.max_concurrent = max(1, max_concurrent)
-        base = engine_config or EngineConfig()
-        base.connections = max(1, connections)
-        base.stall_timeout = stall_timeout
-        base.rate_limit = rate_limit or None
+        base = engine_config or EngineConfig(
+            connections=defaults.CONNECTIONS_PER_DOWNLOAD,
+            stall_timeout=defaults.DOWNLOAD_STALL_TIMEOUT,
+        )
+        overrides: dict[str, Any] = {}
+        if connections is not None:
+            overrides["connections"] = max(1, connections)
+        if stall_timeout is not None:
+            overrides["stall_timeout"] = stall_timeout
+        if rate_limit is not None:
+            overrides["rate_limit"] = rate_limit or None
         if give_up_after is not None:
-            base.give_up_after = give_up_after
+            overrides["give_up_after"] = give_up_after
         if destinations is not None:
-            base.policy = destinations
+            overrides["policy"] = destinations
         elif base.policy is None:
-            base.policy = DestinationPolicy()  # link-local ranges denied
-        self.engine_config = base
+            overrides["policy"] = DestinationPolicy()  # link-local ranges denied
+        self.engine_config = dataclasses.replace(base, **overrides)
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engines: dict[str, FileDownload] = {}
@@ -261,28 +282,27 @@ class DownloadManager:
             raise NotFound(f"no download job {job_id!r}")
         return job
 
-    async def list(self, *, model_id: str | None = None, status: str | None = None) -> list[Job]:
+    async def list_jobs(
+        self, *, model_id: str | None = None, status: str | None = None
+    ) -> list[Job]:
         await self._load()
-        if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        wanted: JobStatus | None = None
+        if status is not None:
+            try:
+                wanted = job_status(status)
+            except ValueError as error:
+                raise InvalidRequest(str(error)) from None
         return [
             job
             for job in self._jobs.values()
             if (model_id is None or job.model_id == model_id)
-            and (status is None or job.status == status)
+            and (wanted is None or job.status == wanted)
         ]
 
     async def status_groups(self) -> dict[str, list[dict[str, Any]]]:
         """LM Studio's grouping: downloading, queued, paused, completed, failed, cancelled."""
-        groups: dict[str, list[dict[str, Any]]] = {
-            "downloading": [],
-            "queued": [],
-            "paused": [],
-            "completed": [],
-            "failed": [],
-            "cancelled": [],
-        }
-        for job in await self.list():
+        groups: dict[str, list[dict[str, Any]]] = {status: [] for status in STATUS_GROUPS}
+        for job in await self.list_jobs():
             groups[job.status].append(job.to_status())
         return groups
 
@@ -371,7 +391,7 @@ class DownloadManager:
         job = await self.get(job_id)
         if job.status == "paused":
             return job
-        if job.status not in ("queued", "downloading"):
+        if job.status not in RUNNING:
             raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
         previous = job.status
         job.status = "paused"
@@ -386,7 +406,7 @@ class DownloadManager:
 
     async def resume(self, job_id: str) -> Job:
         job = await self.get(job_id)
-        if job.status in ("queued", "downloading"):
+        if job.status in RUNNING:
             return job
         if job.status not in ("paused", "failed"):
             raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")
@@ -626,13 +646,13 @@ class DownloadManager:
     async def _save(self, job: Job) -> None:
         await self.db.run(lambda c: self._upsert(c, job))
 
-    async def _save_or_undo(self, job: Job, previous: str) -> None:
+    async def _save_or_undo(self, job: Job, previous: JobStatus) -> None:
         """Save a command's new status; if it cannot be recorded (a full disk), the job keeps
         its recorded status (a stopped live job queues again) and the error goes up."""
         try:
             await self._save(job)
         except Exception:
-            job.status = "queued" if previous in ("queued", "downloading") else previous
+            job.status = "queued" if previous in RUNNING else previous
             self._pump()
             raise
 

@@ -14,20 +14,14 @@ import shutil
 from email.message import Message
 from pathlib import Path
 
+from ..defaults import upload_too_large
 from ..errors import InsufficientStorage, InvalidRequest, PayloadTooLarge
+from ..formatting import human_bytes
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 
 MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
-
-
-def _human(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
 
 
 def no_space(directory: Path, needed: int, *, at_least: bool = False) -> InsufficientStorage:
@@ -36,10 +30,10 @@ def no_space(directory: Path, needed: int, *, at_least: bool = False) -> Insuffi
         free = shutil.disk_usage(directory).free
     except OSError:
         free = 0
-    need = f"{'at least ' if at_least else ''}{_human(needed)} ({needed} bytes)"
+    need = f"{'at least ' if at_least else ''}{human_bytes(needed)} ({needed} bytes)"
     return InsufficientStorage(
         f"not enough disk space for the upload: it needs {need}, "
-        f"{_human(free)} ({free} bytes) free in {directory}; free some space and try again"
+        f"{human_bytes(free)} ({free} bytes) free in {directory}; free some space and try again"
     )
 
 
@@ -195,11 +189,7 @@ class MultipartUpload:
         if self._part_is_file:
             assert self.file is not None
             if self.file.size + len(data) > self.max_file_bytes:
-                raise PayloadTooLarge(
-                    f"the file is larger than the limit of {_human(self.max_file_bytes)} "
-                    f"({self.max_file_bytes} bytes); ask an admin to raise "
-                    "ModelFilesApp.max_upload_size"
-                )
+                raise PayloadTooLarge(upload_too_large(self.max_file_bytes))
             self.file.write(data, self.expected_bytes)
             return
         if len(self._part_buffer) + len(data) > MAX_FIELD_BYTES:

@@ -107,6 +107,8 @@ class ModelFilesHandler(JSONErrorsMixin, APIHandler):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRequest("request body is nested too deeply to be read") from None
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
         return body

@@ -46,7 +46,7 @@ class DownloadsHandler(_DownloadsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = await self.downloads.list(
+        jobs = await self.downloads.list_jobs(
             model_id=self.query_str("model_id"), status=self.query_str("status")
         )
         self.write_json({"object": "list", "data": [job.to_dict() for job in jobs]})
@@ -63,7 +63,10 @@ class DownloadsHandler(_DownloadsHandler):
         for name, value in (("sha256", sha256), ("filename", filename)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidRequest(f"{name} must be a non-empty string")
-        purpose = check_purpose(body.get("purpose") or "user_data")
+        purpose = body.get("purpose")
+        if purpose is not None and not isinstance(purpose, str):
+            raise InvalidRequest("purpose must be a string, e.g. 'user_data'")
+        purpose = check_purpose(purpose or "user_data")
         job = await self.downloads.submit_url(
             url, sha256=sha256, filename=filename, purpose=purpose
         )

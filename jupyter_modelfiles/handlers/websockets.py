@@ -116,7 +116,7 @@ class ModelProgressSocket(_EventSocket):
         return pieces_progress(event.payload)
 
     async def initial(self) -> list[dict[str, Any]]:
-        jobs = await self.services.downloads.list(model_id=self.model_id)
+        jobs = await self.services.downloads.list_jobs(model_id=self.model_id)
         return [job.to_pieces_progress() for job in jobs]
 
 

@@ -52,7 +52,11 @@ SCHEMAS: dict[str, Schema] = {
             "purpose": _PURPOSE,
             "status": {"type": "string"},
             "status_details": NULL_STR,
-            "expires_at": NULL_INT,
+            "expires_at": {
+                "type": "integer",
+                "description": "Unix time the file expires; absent when it never does "
+                "(batch_output files get ModelFilesApp.batch_output_expiry_hours by default)",
+            },
             "sample_type": {"type": "string"},
             "source": {"type": "string"},
             "num_lines": NULL_INT,
@@ -63,14 +67,22 @@ SCHEMAS: dict[str, Schema] = {
             "deleted": {"type": "boolean"},
             "metadata": {
                 "type": "object",
-                "properties": {"total_requests": {"type": "integer"}},
+                "properties": {
+                    "total_requests": {
+                        "type": "integer",
+                        "description": "non-blank lines of a batch input (.jsonl) file",
+                    }
+                },
             },
         },
     },
     "FileList": {
         "type": "object",
-        "required": ["object", "data", "has_more"],
+        "description": "OpenAI's and Mistral's list, with Novita's code and message beside.",
+        "required": ["code", "message", "object", "data", "has_more"],
         "properties": {
+            "code": {"type": "string", "description": "Novita: the HTTP status, '200'"},
+            "message": {"type": "string", "description": "Novita: 'success'"},
             "object": {"type": "string", "enum": ["list"]},
             "data": {"type": "array", "items": ref("File")},
             "total": NULL_INT,
@@ -86,6 +98,16 @@ SCHEMAS: dict[str, Schema] = {
             "id": {"type": "string"},
             "object": {"type": "string", "enum": ["file"]},
             "deleted": {"type": "boolean"},
+        },
+    },
+    "FilePurposes": {
+        "type": "object",
+        "description": "The purposes an upload may name; every face reads this one list.",
+        "required": ["object", "data", "default"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _PURPOSE},
+            "default": _PURPOSE,
         },
     },
     "SignedUrl": {
@@ -151,6 +173,13 @@ PATHS: dict[str, Any] = {
                 {"name": "include_total", "in": "query", "schema": {"type": "boolean"}},
             ],
             "responses": {"200": json_response(ref("FileList")), **errors(_REASONS, 400)},
+        },
+    },
+    "/v1/files/purposes": {
+        "get": {
+            "operationId": "list_file_purposes",
+            "summary": "The purposes an upload may name, and the default",
+            "responses": {"200": json_response(ref("FilePurposes"))},
         },
     },
     "/v1/files/{file_id}": {

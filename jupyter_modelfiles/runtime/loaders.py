@@ -2,6 +2,9 @@
 
 Built in: ``gguf`` (the ``gguf`` package's :class:`GGUFReader`, tensors copied into RAM),
 ``safetensors`` (a ``dict`` of numpy arrays) and ``onnx`` (an ``onnxruntime.InferenceSession``).
+Their packages are extras (``pip install "jupyter-modelfiles[gguf]"``, ``[safetensors]``,
+``[onnx]`` or ``[all]``): when one is missing, loading that format fails with
+:class:`LoaderNotInstalled` (422) naming the extra to install.
 
 Other packages add formats through the entry point group ``jupyter_modelfiles.loaders``; the
 entry point's name is the format and its object a callable ``load(paths: list[Path]) -> Any``,
@@ -17,7 +20,9 @@ become loadable; without one they are refused, since unpickling runs arbitrary c
 
 from __future__ import annotations
 
+import importlib.util
 import mmap
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoadFailed, UnsafeFormat, UnsupportedFormat
+from ..errors import LoaderNotInstalled, LoadFailed, UnsafeFormat, UnsupportedFormat
 
 ENTRY_POINT_GROUP = "jupyter_modelfiles.loaders"
 
@@ -46,6 +51,33 @@ class Loader:
     describe: Callable[[Any], dict[str, Any]] | None = None
     source: str = "builtin"
     options: dict[str, Any] = field(default_factory=dict)
+    #: Top-level modules the loader imports, and the extra of jupyter-modelfiles that has them.
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def missing_modules(self) -> list[str]:
+        """Required modules that cannot be imported here (checked without importing them)."""
+        return [name for name in self.requires if not _importable(name)]
+
+    def check_installed(self) -> None:
+        """:class:`LoaderNotInstalled` naming the extra when a required module is missing."""
+        missing = self.missing_modules()
+        if missing:
+            raise LoaderNotInstalled(
+                f"loading {self.format} files needs {', '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                f'pip install "jupyter-modelfiles[{self.extra or self.format}]" '
+                "(or [all] for every format), then restart the server or kernel"
+            )
+
+
+def _importable(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # -- built-in loaders ----------------------------------------------------------------------
@@ -140,9 +172,16 @@ def _with_suffix(paths: Sequence[Path], suffixes: tuple[str, ...]) -> list[Path]
 
 
 BUILTIN = (
-    Loader("gguf", load_gguf, (".gguf",), describe_gguf),
-    Loader("safetensors", load_safetensors, (".safetensors",), describe_safetensors),
-    Loader("onnx", load_onnx, (".onnx",), describe_onnx),
+    Loader("gguf", load_gguf, (".gguf",), describe_gguf, requires=("gguf", "numpy"), extra="gguf"),
+    Loader(
+        "safetensors",
+        load_safetensors,
+        (".safetensors",),
+        describe_safetensors,
+        requires=("safetensors", "numpy"),
+        extra="safetensors",
+    ),
+    Loader("onnx", load_onnx, (".onnx",), describe_onnx, requires=("onnxruntime",), extra="onnx"),
 )
 
 
@@ -194,7 +233,15 @@ class LoaderRegistry:
         return self._loaders.get(fmt.lower())
 
     def resolve(self, fmt: str | None, paths: Sequence[Path]) -> Loader:
-        """The loader for ``fmt`` (or, if unknown, the files' extensions); refuse pickles."""
+        """The loader for ``fmt`` (or, if unknown, the files' extensions); refuse pickles.
+
+        A built-in loader whose packages are missing raises :class:`LoaderNotInstalled`.
+        """
+        loader = self._find(fmt, paths)
+        loader.check_installed()
+        return loader
+
+    def _find(self, fmt: str | None, paths: Sequence[Path]) -> Loader:
         self._load_entry_points()
         name = (fmt or "").strip().lower()
         loader = self._loaders.get(name) if name else None

@@ -34,6 +34,7 @@ import psutil
 
 from ..errors import Conflict
 from ..events import EventBus
+from ..formatting import human_bytes
 from .loaders import LoaderRegistry, LoadFailed, registry
 
 log = logging.getLogger(__name__)
@@ -195,15 +196,6 @@ def default_ram_budget(share: float = DEFAULT_BUDGET_SHARE) -> int:
     return int(psutil.virtual_memory().available * share)
 
 
-def _readable(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 class RuntimeManager:
     """Loads models into worker processes, accounts their memory, unloads LRU / idle ones."""
 
@@ -307,8 +299,8 @@ class RuntimeManager:
             need = await asyncio.to_thread(self.estimate, loader.format, files)
             if need > self.ram_budget_bytes:
                 raise Conflict(
-                    f"model {model_id!r} needs about {_readable(need)} of memory, more than the "
-                    f"whole RAM budget ({_readable(self.ram_budget_bytes)}); raise "
+                    f"model {model_id!r} needs about {human_bytes(need)} of memory, more than the "
+                    f"whole RAM budget ({human_bytes(self.ram_budget_bytes)}); raise "
                     "ModelFilesApp.ram_budget or use a smaller quantization"
                 )
             async with self._admission_lock():
@@ -339,7 +331,7 @@ class RuntimeManager:
             model_id,
             entry.format,
             entry.worker.pid,
-            _readable(entry.rss),
+            human_bytes(entry.rss),
             entry.load_time_ms,
         )
         return info
@@ -353,9 +345,9 @@ class RuntimeManager:
                 return
             if not self._loaded:
                 raise Conflict(
-                    f"model {model_id!r} needs about {_readable(need)} of memory and other "
+                    f"model {model_id!r} needs about {human_bytes(need)} of memory and other "
                     f"models are loading ({', '.join(sorted(self._reserved))}); the RAM budget "
-                    f"({_readable(self.ram_budget_bytes)}) has no room now: retry when they "
+                    f"({human_bytes(self.ram_budget_bytes)}) has no room now: retry when they "
                     "are loaded"
                 )
             victim = min(self._loaded.values(), key=lambda e: e.last_used)
@@ -418,7 +410,7 @@ class RuntimeManager:
         await asyncio.to_thread(entry.worker.stop)
         result.update({"format": entry.format, "freed_rss_bytes": freed, "reason": reason})
         self.events.publish("model", model_id, result)
-        log.info("unloaded %s (%s), freed %s", model_id, reason, _readable(freed))
+        log.info("unloaded %s (%s), freed %s", model_id, reason, human_bytes(freed))
         return result
 
     def _forget_dead(self, entry: _Loaded) -> None:

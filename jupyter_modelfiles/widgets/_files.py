@@ -10,20 +10,12 @@ import ipywidgets as w
 
 from ..client import ModelFilesClient
 from ..errors import ModelFilesError
+from ..files.models import PURPOSES
 from ..formatting import human_bytes
 
 __all__ = ["FilesBrowser"]
 
-PURPOSE_OPTIONS = (
-    ("any purpose", ""),
-    ("user_data", "user_data"),
-    ("batch", "batch"),
-    ("fine-tune", "fine-tune"),
-    ("assistants", "assistants"),
-    ("vision", "vision"),
-    ("evals", "evals"),
-    ("ocr", "ocr"),
-)
+PURPOSE_OPTIONS = (("any purpose", ""), *((p, p) for p in PURPOSES))
 
 
 class FileRow(w.HBox):

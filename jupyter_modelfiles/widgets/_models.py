@@ -9,19 +9,10 @@ import ipywidgets as w
 
 from ..client import ModelFilesClient, jobs_of, models_of
 from ..errors import ModelFilesError
-from ..formatting import human_bytes
+from ..formatting import describe_bytes, human_bytes
 from ._progress import DownloadProgress, Job
 
 __all__ = ["ModelBrowser"]
-
-
-def _readable(value: Any) -> str:
-    """A Pieces byte descriptor ``{value, readable}`` or a plain number."""
-    if isinstance(value, dict):
-        return str(value.get("readable") or human_bytes(value.get("value")))
-    if isinstance(value, (int, float)):
-        return human_bytes(value)
-    return ""
 
 
 class ModelFileRow(w.HBox):
@@ -119,7 +110,7 @@ class ModelBrowser(w.VBox):
         bits = [str(model.get("name") or model["id"])]
         if model.get("quantization"):
             bits.append(str(model["quantization"]))
-        size = _readable(model.get("bytes"))
+        size = describe_bytes(model.get("bytes"))
         if size:
             bits.append(size)
         if model.get("downloaded"):
@@ -141,7 +132,7 @@ class ModelBrowser(w.VBox):
             self._error(error)
             return
         description = html.escape(str(model.get("description") or ""))
-        ram = _readable(model.get("ram"))
+        ram = describe_bytes(model.get("ram"))
         self.details.value = (
             f"<b>{html.escape(str(model.get('name') or model_id))}</b> "
             f"<code>{html.escape(model_id)}</code><br>{description}"

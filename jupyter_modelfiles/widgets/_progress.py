@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
@@ -124,7 +125,7 @@ class DownloadProgress(w.VBox):
             layout=w.Layout(align_items="center", width="100%"),
         )
         super().__init__([self.title, row, self.error])
-        self._unwatch = None
+        self._unwatch: Callable[[], None] | None = None
         self._draw(self.job.status)
         if listen and self.job.id:
             self.listen(listener_for(self.client))

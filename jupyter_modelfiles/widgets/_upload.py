@@ -16,10 +16,9 @@ import anywidget
 import traitlets as t
 
 from ..client import ModelFilesClient
+from ..files.models import DEFAULT_PURPOSE, PURPOSES
 
 __all__ = ["UploadControl"]
-
-PURPOSES = ("user_data", "batch", "fine-tune", "assistants", "vision", "evals", "ocr")
 
 
 class UploadControl(anywidget.AnyWidget):
@@ -30,7 +29,8 @@ class UploadControl(anywidget.AnyWidget):
     api_url = t.Unicode("", help="Fallback API root when the page has no PageConfig.").tag(
         sync=True
     )
-    purpose = t.Unicode("user_data").tag(sync=True)
+    purpose = t.Unicode(DEFAULT_PURPOSE).tag(sync=True)
+    #: The store's purposes; the browser side replaces them with ``GET v1/files/purposes``.
     purposes = t.List(t.Unicode(), default_value=list(PURPOSES)).tag(sync=True)
     status = t.Unicode("idle", help="idle, uploading, done, error or cancelled").tag(sync=True)
     filename = t.Unicode("").tag(sync=True)
@@ -43,7 +43,7 @@ class UploadControl(anywidget.AnyWidget):
         self,
         client: ModelFilesClient | None = None,
         *,
-        purpose: str = "user_data",
+        purpose: str = DEFAULT_PURPOSE,
         **kwargs: Any,
     ):
         api_url = kwargs.pop("api_url", None)

@@ -26,6 +26,30 @@ function apiUrl(model) {
   return { url: model.get("api_url") + "v1/files", token: undefined };
 }
 
+function fillPurposes(select, purposes, chosen) {
+  select.replaceChildren();
+  for (const p of purposes) {
+    const opt = document.createElement("option");
+    opt.value = p; opt.textContent = p;
+    select.appendChild(opt);
+  }
+  select.value = purposes.includes(chosen) ? chosen : purposes[0];
+}
+
+async function loadPurposes(model) {
+  // The server's list (GET v1/files/purposes) is the one source; the synced list is a fallback.
+  const { url, token } = apiUrl(model);
+  try {
+    const headers = token ? { Authorization: "token " + token } : {};
+    const response = await fetch(url + "/purposes", { credentials: "same-origin", headers });
+    if (!response.ok) return null;
+    const body = await response.json();
+    return Array.isArray(body.data) && body.data.length ? body.data : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 function human(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -50,12 +74,13 @@ function render({ model, el }) {
   input.className = "modelfiles-upload-input";
   const purpose = document.createElement("select");
   purpose.className = "modelfiles-upload-purpose";
-  for (const p of model.get("purposes")) {
-    const opt = document.createElement("option");
-    opt.value = p; opt.textContent = p;
-    purpose.appendChild(opt);
-  }
-  purpose.value = model.get("purpose");
+  fillPurposes(purpose, model.get("purposes"), model.get("purpose"));
+  loadPurposes(model).then((served) => {
+    if (!served) return;
+    fillPurposes(purpose, served, purpose.value);
+    model.set("purposes", served);
+    model.save_changes();
+  });
   purpose.onchange = () => { model.set("purpose", purpose.value); model.save_changes(); };
   const start = document.createElement("button");
   start.textContent = "Upload";

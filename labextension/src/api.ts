@@ -51,14 +51,11 @@ export const routes = {
   model: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}`,
   modelFiles: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}/files`,
   modelDownload: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}/download`,
-  modelDownloadCancel: (modelId: string): string =>
-    `${API_ROOT}/models/${segment(modelId)}/download/cancel`,
-  modelAction: (modelId: string, action: ModelAction): string =>
-    `${API_ROOT}/models/${segment(modelId)}/${action}`,
+  modelDownloadCancel: (modelId: string): string => `${API_ROOT}/models/${segment(modelId)}/download/cancel`,
+  modelAction: (modelId: string, action: ModelAction): string => `${API_ROOT}/models/${segment(modelId)}/${action}`,
   downloadStatus: (): string => `${API_ROOT}/models/download/status`,
   downloads: (): string => `${API_ROOT}/downloads`,
-  jobAction: (jobId: string, action: JobAction): string =>
-    `${API_ROOT}/downloads/${segment(jobId)}/${action}`,
+  jobAction: (jobId: string, action: JobAction): string => `${API_ROOT}/downloads/${segment(jobId)}/${action}`,
   files: (query: FilesQuery = {}): string =>
     withQuery(`${API_ROOT}/files`, {
       page: query.page,
@@ -67,6 +64,7 @@ export const routes = {
       purpose: query.purpose
     }),
   upload: (): string => `${API_ROOT}/files`,
+  filePurposes: (): string => `${API_ROOT}/files/purposes`,
   file: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}`,
   fileContent: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}/content`,
   fileUrl: (fileId: string, expiryHours = 24): string =>

@@ -4,14 +4,7 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import {
-  ApiRequest,
-  errorMessage,
-  eventsUrl,
-  joinUrl,
-  routes,
-  uploadHeaders
-} from './api';
+import { ApiRequest, errorMessage, eventsUrl, joinUrl, routes, uploadHeaders } from './api';
 
 /** An API error with the server's plain-language message. */
 export class ApiError extends Error {
@@ -66,10 +59,7 @@ export class ModelFilesClient {
     const xhr = new XMLHttpRequest();
     const promise = new Promise<unknown>((resolve, reject) => {
       xhr.open('POST', this.url(routes.upload()));
-      const headers = uploadHeaders(
-        this.settings.token,
-        typeof document !== 'undefined' ? document.cookie : ''
-      );
+      const headers = uploadHeaders(this.settings.token, typeof document !== 'undefined' ? document.cookie : '');
       for (const [name, value] of Object.entries(headers)) {
         xhr.setRequestHeader(name, value);
       }

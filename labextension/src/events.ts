@@ -109,8 +109,7 @@ export class EventStream {
       return;
     }
     this._setState('connecting');
-    const create =
-      this._options.createSocket ?? ((url: string): SocketLike => new WebSocket(url) as SocketLike);
+    const create = this._options.createSocket ?? ((url: string): SocketLike => new WebSocket(url) as SocketLike);
     let socket: SocketLike;
     try {
       socket = create(this._options.url());

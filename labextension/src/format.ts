@@ -6,7 +6,10 @@
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** `1536` -> `"1.5 KiB"`; unknown or negative sizes -> `"?"`. */
+/**
+ * `1536` -> `"1.5 KiB"`; unknown or negative sizes -> `"?"`. IEC units with one decimal, the
+ * same text as the Python side's `formatting.human_bytes` (and the API's `readable` fields).
+ */
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes) || bytes < 0) {
     return '?';
@@ -20,8 +23,7 @@ export function formatBytes(bytes: number | null | undefined): string {
   if (unit === 0) {
     return `${Math.round(value)} B`;
   }
-  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+  return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 /** Bytes per second as `"12.3 MiB/s"`; nothing known -> `""`. */

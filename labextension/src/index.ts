@@ -26,11 +26,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Browse models, control downloads and manage uploaded files.',
   autoStart: true,
   optional: [ICommandPalette, ILayoutRestorer],
-  activate: (
-    app: JupyterFrontEnd,
-    palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
-  ): void => {
+  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null, restorer: ILayoutRestorer | null): void => {
     const sidebar = new SidebarModel(new ModelFilesClient());
     const panel = new ModelFilesPanel(sidebar);
     panel.title.icon = modelFilesIcon;

@@ -45,6 +45,9 @@ export interface UploadItem {
 
 export type Section = 'models' | 'downloads' | 'files';
 
+/** Job statuses after which a model's snapshot changes (see downloads/jobs.py TERMINAL). */
+const TERMINAL_STATUSES: readonly string[] = ['completed', 'failed', 'cancelled'];
+
 export interface SidebarState {
   connection: ConnectionState;
   modelSearch: string;
@@ -57,19 +60,30 @@ export interface SidebarState {
   uploads: UploadItem[];
   errors: Partial<Record<Section, string>>;
   notice: string;
+  /** Upload purposes, as the server serves them (one list for every face). */
+  purposes: string[];
+  defaultPurpose: string;
 }
 
-export const PURPOSES = [
-  'user_data',
-  'batch',
-  'batch_output',
-  'fine-tune',
-  'fine-tune-results',
-  'ocr',
-  'assistants',
-  'vision',
-  'evals'
-];
+/** The upload purpose chosen until the server's list (`GET v1/files/purposes`) arrives. */
+export const DEFAULT_PURPOSE = 'user_data';
+
+/** The purposes the server accepts (`{object: "list", data, default}`); `null` if malformed. */
+export function purposesFrom(raw: unknown): { purposes: string[]; defaultPurpose: string } | null {
+  if (!raw || typeof raw !== 'object') {
+    return null;
+  }
+  const body = raw as { data?: unknown; default?: unknown };
+  if (!Array.isArray(body.data)) {
+    return null;
+  }
+  const purposes = body.data.filter((p): p is string => typeof p === 'string' && p.length > 0);
+  if (!purposes.length) {
+    return null;
+  }
+  const chosen = typeof body.default === 'string' && purposes.includes(body.default) ? body.default : purposes[0];
+  return { purposes, defaultPurpose: chosen };
+}
 
 export class SidebarModel {
   private _state: SidebarState = {
@@ -83,7 +97,9 @@ export class SidebarModel {
     files: emptyFilesPage(),
     uploads: [],
     errors: {},
-    notice: ''
+    notice: '',
+    purposes: [DEFAULT_PURPOSE],
+    defaultPurpose: DEFAULT_PURPOSE
   };
   private readonly _changed = new Signal<this, void>(this);
   private readonly _stream: EventStream;
@@ -144,7 +160,24 @@ export class SidebarModel {
   }
 
   async refreshAll(): Promise<void> {
-    await Promise.all([this.searchModels(this._state.modelSearch), this.refreshJobs(), this.loadFiles({})]);
+    await Promise.all([
+      this.searchModels(this._state.modelSearch),
+      this.refreshJobs(),
+      this.loadFiles({}),
+      this.loadPurposes()
+    ]);
+  }
+
+  /** The upload purposes the server accepts (`GET v1/files/purposes`). */
+  async loadPurposes(): Promise<void> {
+    try {
+      const served = purposesFrom(await this.client.get(routes.filePurposes()));
+      if (served) {
+        this._set(served);
+      }
+    } catch (err) {
+      this._error('files', err);
+    }
   }
 
   // -- events -------------------------------------------------------------------------------
@@ -157,7 +190,7 @@ export class SidebarModel {
       const job = jobFromEvent(event);
       if (job) {
         this._set({ jobs: mergeJob(this._state.jobs, job) });
-        if (job.model_id && ['completed', 'failed', 'cancelled'].includes(job.status)) {
+        if (job.model_id && TERMINAL_STATUSES.includes(job.status)) {
           // a model's download ended: refresh its snapshot (downloaded/downloading) and files
           void this.refreshModel(job.model_id);
           if (this._state.expanded[job.model_id]) {
@@ -245,9 +278,7 @@ export class SidebarModel {
 
   async downloadModel(modelId: string, files?: string[]): Promise<void> {
     await this._busy(`model:${modelId}`, 'models', async () => {
-      const snapshot = await this.client.request<Record<string, unknown>>(
-        requests.downloadModel(modelId, files)
-      );
+      const snapshot = await this.client.request<Record<string, unknown>>(requests.downloadModel(modelId, files));
       if (snapshot && typeof snapshot === 'object') {
         this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
         const jobs = Array.isArray(snapshot.jobs) ? (snapshot.jobs as Job[]) : [];
@@ -263,9 +294,7 @@ export class SidebarModel {
   }
 
   async cancelModelDownload(modelId: string): Promise<void> {
-    await this._busy(`model:${modelId}`, 'models', () =>
-      this.client.request(requests.cancelModelDownload(modelId))
-    );
+    await this._busy(`model:${modelId}`, 'models', () => this.client.request(requests.cancelModelDownload(modelId)));
   }
 
   async modelAction(modelId: string, action: ModelAction): Promise<void> {
@@ -358,9 +387,7 @@ export class SidebarModel {
     const work: Promise<void>[] = [];
     for (const file of files) {
       const key = ++this._uploadKey;
-      const handle = this.client.upload(file, purpose, (loaded, total) =>
-        this._patchUpload(key, { loaded, total })
-      );
+      const handle = this.client.upload(file, purpose, (loaded, total) => this._patchUpload(key, { loaded, total }));
       const item: UploadItem = {
         key,
         name: file.name,

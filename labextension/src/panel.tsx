@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { formatBytes, formatEta, formatPercent, formatSpeed, formatTimestamp, fraction } from './format';
-import { PURPOSES, SidebarModel, SidebarState } from './model';
+import { SidebarModel, SidebarState } from './model';
 import { Job, JOB_GROUPS, jobCount, jobLabel, Model, pageCount } from './state';
 
 function useModelState(model: SidebarModel): SidebarState {
@@ -59,9 +59,7 @@ function ProgressBar({ value, label }: { value: number | null; label: string }):
       aria-valuenow={percent}
     >
       <div
-        className={
-          'jp-ModelFiles-progress-bar' + (value === null ? ' jp-ModelFiles-progress-indeterminate' : '')
-        }
+        className={'jp-ModelFiles-progress-bar' + (value === null ? ' jp-ModelFiles-progress-indeterminate' : '')}
         style={{ width: value === null ? '100%' : `${(value * 100).toFixed(1)}%` }}
       />
     </div>
@@ -70,7 +68,15 @@ function ProgressBar({ value, label }: { value: number | null; label: string }):
 
 // -- models --------------------------------------------------------------------------------
 
-function ModelRow({ model, state, sidebar }: { model: Model; state: SidebarState; sidebar: SidebarModel }): JSX.Element {
+function ModelRow({
+  model,
+  state,
+  sidebar
+}: {
+  model: Model;
+  state: SidebarState;
+  sidebar: SidebarModel;
+}): JSX.Element {
   const expanded = state.expanded[model.id];
   const busy = !!state.busy[`model:${model.id}`];
   const title = model.name || model.id;
@@ -98,7 +104,11 @@ function ModelRow({ model, state, sidebar }: { model: Model; state: SidebarState
       </div>
       <div className="jp-ModelFiles-actions">
         {model.downloading ? (
-          <button disabled={busy} aria-label={`Cancel download of ${title}`} onClick={() => void sidebar.cancelModelDownload(model.id)}>
+          <button
+            disabled={busy}
+            aria-label={`Cancel download of ${title}`}
+            onClick={() => void sidebar.cancelModelDownload(model.id)}
+          >
             Cancel
           </button>
         ) : (
@@ -107,7 +117,11 @@ function ModelRow({ model, state, sidebar }: { model: Model; state: SidebarState
           </button>
         )}
         {model.loaded ? (
-          <button disabled={busy} aria-label={`Unload ${title}`} onClick={() => void sidebar.modelAction(model.id, 'unload')}>
+          <button
+            disabled={busy}
+            aria-label={`Unload ${title}`}
+            onClick={() => void sidebar.modelAction(model.id, 'unload')}
+          >
             Unload
           </button>
         ) : (
@@ -210,13 +224,22 @@ function ModelsSection({ state, sidebar }: { state: SidebarState; sidebar: Sideb
 
 // -- downloads -----------------------------------------------------------------------------
 
-function JobRow({ job, state, sidebar, now }: { job: Job; state: SidebarState; sidebar: SidebarModel; now: number }): JSX.Element {
+function JobRow({
+  job,
+  state,
+  sidebar,
+  now
+}: {
+  job: Job;
+  state: SidebarState;
+  sidebar: SidebarModel;
+  now: number;
+}): JSX.Element {
   const label = jobLabel(job);
   const value = job.status === 'completed' ? 1 : fraction(job.downloaded_bytes, job.total_size_bytes);
   const busy = !!state.busy[`job:${job.job_id}`];
   const downloading = job.status === 'downloading' || job.status === 'verifying';
-  const remaining =
-    job.total_size_bytes !== undefined ? job.total_size_bytes - (job.downloaded_bytes ?? 0) : undefined;
+  const remaining = job.total_size_bytes !== undefined ? job.total_size_bytes - (job.downloaded_bytes ?? 0) : undefined;
   const eta = downloading ? formatEta(job.estimated_completion, now, remaining, job.bytes_per_second) : '';
   const canPause = downloading || job.status === 'queued';
   const canResume = job.status === 'paused' || job.status === 'failed';
@@ -240,17 +263,29 @@ function JobRow({ job, state, sidebar, now }: { job: Job; state: SidebarState; s
       {job.error ? <ErrorLine message={job.error} /> : null}
       <div className="jp-ModelFiles-actions">
         {canPause ? (
-          <button disabled={busy} aria-label={`Pause ${label}`} onClick={() => void sidebar.jobAction(job.job_id, 'pause')}>
+          <button
+            disabled={busy}
+            aria-label={`Pause ${label}`}
+            onClick={() => void sidebar.jobAction(job.job_id, 'pause')}
+          >
             Pause
           </button>
         ) : null}
         {canResume ? (
-          <button disabled={busy} aria-label={`Resume ${label}`} onClick={() => void sidebar.jobAction(job.job_id, 'resume')}>
+          <button
+            disabled={busy}
+            aria-label={`Resume ${label}`}
+            onClick={() => void sidebar.jobAction(job.job_id, 'resume')}
+          >
             {job.status === 'failed' ? 'Retry' : 'Resume'}
           </button>
         ) : null}
         {canCancel ? (
-          <button disabled={busy} aria-label={`Cancel ${label}`} onClick={() => void sidebar.jobAction(job.job_id, 'cancel')}>
+          <button
+            disabled={busy}
+            aria-label={`Cancel ${label}`}
+            onClick={() => void sidebar.jobAction(job.job_id, 'cancel')}
+          >
             Cancel
           </button>
         ) : null}
@@ -335,7 +370,7 @@ async function confirmDelete(name: string): Promise<boolean> {
 
 function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
   const [search, setSearch] = React.useState(state.files.search);
-  const [purpose, setPurpose] = React.useState('user_data');
+  const [purpose, setPurpose] = React.useState(state.defaultPurpose);
   const [dragging, setDragging] = React.useState(false);
   const input = React.useRef<HTMLInputElement>(null);
   const files = state.files;
@@ -372,7 +407,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
       >
         <div className="jp-ModelFiles-toolbar">
           <select aria-label="Purpose of uploaded files" value={purpose} onChange={ev => setPurpose(ev.target.value)}>
-            {PURPOSES.map(p => (
+            {state.purposes.map(p => (
               <option key={p} value={p}>
                 {p}
               </option>
@@ -414,7 +449,10 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
                     </button>
                   ) : null}
                 </div>
-                <ProgressBar value={fraction(item.loaded, item.total) ?? (item.status === 'done' ? 1 : 0)} label={`Upload of ${item.name}`} />
+                <ProgressBar
+                  value={fraction(item.loaded, item.total) ?? (item.status === 'done' ? 1 : 0)}
+                  label={`Upload of ${item.name}`}
+                />
                 <ErrorLine message={item.error} />
               </li>
             ))}
@@ -447,7 +485,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
           onChange={ev => void sidebar.loadFiles({ purpose: ev.target.value })}
         >
           <option value="">all purposes</option>
-          {PURPOSES.map(p => (
+          {state.purposes.map(p => (
             <option key={p} value={p}>
               {p}
             </option>
@@ -510,7 +548,11 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
       {!files.items.length && !state.errors.files ? <div className="jp-ModelFiles-muted">No files.</div> : null}
       {pages > 1 || files.page > 0 ? (
         <nav className="jp-ModelFiles-pager" aria-label="Files pages">
-          <button disabled={files.page <= 0} aria-label="Previous page" onClick={() => void sidebar.loadFiles({ page: files.page - 1 })}>
+          <button
+            disabled={files.page <= 0}
+            aria-label="Previous page"
+            onClick={() => void sidebar.loadFiles({ page: files.page - 1 })}
+          >
             ‹
           </button>
           <span>

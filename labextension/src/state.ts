@@ -299,9 +299,7 @@ export function modelsFrom(response: unknown): Model[] {
   if (!Array.isArray(list)) {
     return [];
   }
-  return list.filter(
-    (m): m is Model => !!m && typeof m === 'object' && typeof (m as Model).id === 'string'
-  );
+  return list.filter((m): m is Model => !!m && typeof m === 'object' && typeof (m as Model).id === 'string');
 }
 
 /** Parse `GET models/{id}/files` (`{data: [ModelFile]}`). */

@@ -78,7 +78,8 @@ def test_search_expand_download_model(page: Any, lab: LabProcess, tmp_path: Path
     cells = row.locator("td").all_inner_texts()
     assert cells[0] == "tiny-7b.Q4_K_M.gguf"
     assert cells[1] == "Q4_K_M"
-    assert cells[2] == "293 KiB"
+    # The sidebar's format.ts writes sizes as formatting.human_bytes does (one decimal, IEC).
+    assert cells[2] == "293.0 KiB"
     assert cells[3].endswith("MiB")  # the RAM estimate
     model.get_by_role("button", name="Download Tiny 7B", exact=True).click()
     panel.locator(

@@ -14,9 +14,7 @@ describe('routes', () => {
   it('encodes model ids that contain a slash', () => {
     expect(routes.modelFiles('org/name')).toBe('modelfiles/v1/models/org%2Fname/files');
     expect(routes.model('org/name')).toBe('modelfiles/v1/models/org%2Fname');
-    expect(routes.modelDownload('TheBloke/Llama-2 7B')).toBe(
-      'modelfiles/v1/models/TheBloke%2FLlama-2%207B/download'
-    );
+    expect(routes.modelDownload('TheBloke/Llama-2 7B')).toBe('modelfiles/v1/models/TheBloke%2FLlama-2%207B/download');
     expect(routes.modelDownloadCancel('a/b')).toBe('modelfiles/v1/models/a%2Fb/download/cancel');
     expect(routes.modelAction('a/b', 'load')).toBe('modelfiles/v1/models/a%2Fb/load');
     expect(routes.modelAction('a/b', 'unload')).toBe('modelfiles/v1/models/a%2Fb/unload');

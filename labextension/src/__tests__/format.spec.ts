@@ -4,10 +4,11 @@ describe('formatBytes', () => {
   it('uses binary units with sensible precision', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');
-    expect(formatBytes(1536)).toBe('1.50 KiB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatBytes(10 * 1024 * 1024 + 1)).toBe('10.0 MiB');
-    expect(formatBytes(4.1 * 1024 ** 3)).toBe('4.10 GiB');
-    expect(formatBytes(124196907504)).toBe('116 GiB');
+    expect(formatBytes(4.1 * 1024 ** 3)).toBe('4.1 GiB');
+    expect(formatBytes(30_000_000)).toBe('28.6 MiB'); // as formatting.human_bytes(30_000_000)
+    expect(formatBytes(124196907504)).toBe('115.7 GiB');
   });
 
   it('shows "?" for unknown sizes', () => {
@@ -20,7 +21,7 @@ describe('formatBytes', () => {
 
 describe('formatSpeed', () => {
   it('formats bytes per second and hides zero', () => {
-    expect(formatSpeed(9834240.879725136)).toBe('9.38 MiB/s');
+    expect(formatSpeed(9834240.879725136)).toBe('9.4 MiB/s');
     expect(formatSpeed(0)).toBe('');
     expect(formatSpeed(undefined)).toBe('');
   });

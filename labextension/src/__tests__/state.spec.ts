@@ -68,7 +68,12 @@ describe('groupJobs', () => {
 describe('mergeJob', () => {
   it('moves a job between groups and keeps earlier fields', () => {
     let groups = groupJobs(LMSTUDIO);
-    groups = mergeJob(groups, { job_id: 'job_222ebe6763', status: 'downloading', downloaded_bytes: 20000000, bytes_per_second: 5 });
+    groups = mergeJob(groups, {
+      job_id: 'job_222ebe6763',
+      status: 'downloading',
+      downloaded_bytes: 20000000,
+      bytes_per_second: 5
+    });
     expect(groups.paused).toEqual([]);
     const job = groups.downloading.find(j => j.job_id === 'job_222ebe6763')!;
     expect(job.downloaded_bytes).toBe(20000000);
@@ -121,7 +126,10 @@ describe('events', () => {
   });
 
   it('takes the job id from the key when the data lacks it', () => {
-    expect(jobFromEvent({ topic: 'job', key: 'j1', data: { status: 'paused' } })).toEqual({ job_id: 'j1', status: 'paused' });
+    expect(jobFromEvent({ topic: 'job', key: 'j1', data: { status: 'paused' } })).toEqual({
+      job_id: 'j1',
+      status: 'paused'
+    });
     expect(jobFromEvent({ topic: 'job', key: 'j1', data: { job_id: 'j2', status: 'paused' } })!.job_id).toBe('j2');
     expect(jobFromEvent({ topic: 'file', key: 'f', data: {} })).toBeNull();
     expect(jobFromEvent({ topic: 'job', key: 'j', data: {} })).toBeNull();
@@ -151,7 +159,10 @@ describe('files', () => {
   });
 
   it('adds a new file to the top of the first page, trimming to the page size', () => {
-    let page: FilesPage = filesPageFrom({ data: [file('a', 'a.txt'), file('b', 'b.txt')], total: 2, has_more: false }, query);
+    let page: FilesPage = filesPageFrom(
+      { data: [file('a', 'a.txt'), file('b', 'b.txt')], total: 2, has_more: false },
+      query
+    );
     page = mergeFileEvent(page, 'c', file('c', 'c.txt'));
     expect(page.items.map(f => f.id)).toEqual(['c', 'a']);
     expect(page.total).toBe(3);
@@ -199,7 +210,9 @@ describe('models', () => {
     expect(modelsFrom({ iterable: [{ id: 'a' }, { id: 'b' }] }).length).toBe(2);
     expect(modelsFrom({ data: [{ id: 'a' }, { name: 'no id' }] }).length).toBe(1);
     expect(modelsFrom(null)).toEqual([]);
-    expect(modelFilesFrom({ data: [{ id: 'f', name: 'f.gguf', quantization: 'Q4_K_M' }] })[0].quantization).toBe('Q4_K_M');
+    expect(modelFilesFrom({ data: [{ id: 'f', name: 'f.gguf', quantization: 'Q4_K_M' }] })[0].quantization).toBe(
+      'Q4_K_M'
+    );
   });
 
   it('merges model snapshots by id', () => {

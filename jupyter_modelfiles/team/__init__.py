@@ -1,0 +1,48 @@
+"""Team mode: one shared model store for several servers (JupyterHub), one transfer per file.
+
+No Tornado, no jupyter_server here. The parts:
+
+- :mod:`.keys`: the content key of a file (SHA-256, else final URL + strong ETag + size).
+- :mod:`.store`: the shared directory's layout and publishing (group-shared permissions).
+- :mod:`.coordinator`: who transfers what (:class:`Coordinator`, :class:`Claim`), with
+  :mod:`.postgres` (PostgreSQL, across hosts) and :mod:`.local` (file locks, one host).
+"""
+
+from __future__ import annotations
+
+from .coordinator import (
+    STATUSES,
+    Claim,
+    CoordinationError,
+    CoordinationUnavailable,
+    Coordinator,
+    TransferRecord,
+)
+from .keys import ContentKey, NoContentKey, content_key
+from .local import LocalCoordinator
+from .store import SharedStore, SharedStoreError
+
+__all__ = [
+    "STATUSES",
+    "Claim",
+    "ContentKey",
+    "CoordinationError",
+    "CoordinationUnavailable",
+    "Coordinator",
+    "LocalCoordinator",
+    "NoContentKey",
+    "SharedStore",
+    "SharedStoreError",
+    "TransferRecord",
+    "content_key",
+    "make_coordinator",
+]
+
+
+def make_coordinator(store: SharedStore, coordination_url: str | None = None) -> Coordinator:
+    """PostgreSQL when a URL is given, else file locks in the store's ``locks/`` (one host)."""
+    if coordination_url:
+        from .postgres import PostgresCoordinator  # psycopg is the [team] extra
+
+        return PostgresCoordinator(coordination_url)
+    return LocalCoordinator(store.locks_dir)

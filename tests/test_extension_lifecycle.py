@@ -1,0 +1,38 @@
+"""The extension's shutdown: every service closes, even when one of them fails to."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+
+def modelfiles_app(jp_serverapp: Any) -> Any:
+    apps = jp_serverapp.extension_manager.extension_apps["jupyter_modelfiles"]
+    (app,) = apps
+    return app
+
+
+async def test_stop_extension_closes_every_service_when_one_fails(
+    jp_serverapp: Any, services: Any, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    app = modelfiles_app(jp_serverapp)
+    assert app.services is services
+    assert services.files._sweeper is not None  # started with the server
+
+    async def broken_close() -> None:
+        raise RuntimeError("worker did not answer")
+
+    # The runtime closes first: its failure must not leave the others open.
+    monkeypatch.setattr(services.runtime, "close", broken_close)
+    with caplog.at_level(logging.ERROR):
+        await app.stop_extension()
+
+    assert app.services is None
+    assert services.downloads._closing is True
+    assert services.files._sweeper is None
+    assert services.db._conn is None
+    assert any("closing the runtime failed" in r.getMessage() for r in caplog.records)
+    # A second stop (the server's own shutdown) is a no-op.
+    await app.stop_extension()
