@@ -205,10 +205,13 @@ class FileStore:
             raise NotFound(f"no file with id {file_id[:80]!r}")
         return self.dir / file_id[:2] / file_id
 
-    def new_upload(self, content_type: str) -> MultipartUpload:
-        """A parser for one upload request, writing its file part to a fresh temp file."""
+    def new_upload(self, content_type: str, expected_bytes: int | None = None) -> MultipartUpload:
+        """A parser for one upload request, writing its file part to a fresh temp file;
+        ``expected_bytes`` (the declared body size) that cannot fit is refused at once (507)."""
         temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        return MultipartUpload(content_type, temp, self.max_upload_size)
+        return MultipartUpload(
+            content_type, temp, self.max_upload_size, expected_bytes=expected_bytes
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def _remove_leftovers(self) -> None:

@@ -56,7 +56,7 @@ class DownloadsHandler(_DownloadsHandler):
     async def post(self) -> None:
         body = self.json_body()
         url = body.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise InvalidRequest("url is required and must be an http:// or https:// URL")
         sha256 = body.get("sha256")
         filename = body.get("filename")

@@ -104,7 +104,7 @@ class FilesHandler(ModelFilesHandler):
             if size is not None and size > self._limit:
                 raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
             self._buffer = bytearray()
-            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
+            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""), size)
         except ModelFilesError as error:
             if small:
                 self._refuse_after_body(error)
