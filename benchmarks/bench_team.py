@@ -62,7 +62,8 @@ def corrupt(nodes: list[TeamServer], name: str, digest: str) -> int:
 
 
 def lock_errors(nodes: list[TeamServer]) -> int:
-    return sum(len(LOCK_ERRORS.findall(node.log_path.read_text(errors="replace"))) for node in nodes)
+    logs = (node.log_path.read_text(errors="replace") for node in nodes)
+    return sum(len(LOCK_ERRORS.findall(log)) for log in logs)
 
 
 def stop(nodes: list[TeamServer]) -> None:
@@ -134,9 +135,7 @@ def main() -> None:
         first.kill()
         killed = time.monotonic()
         requests_at_kill = len(origin.data_requests())
-        wait_until(
-            lambda: len(origin.data_requests()) > requests_at_kill, 60, "a takeover request"
-        )
+        wait_until(lambda: len(origin.data_requests()) > requests_at_kill, 60, "a takeover request")
         figures["takeover after kill -9"] = f"{time.monotonic() - killed:.2f} s"
         wait_until(lambda: all_downloaded([second]), 600, "the takeover completes")
         twice = origin.bytes_served("takeover.bin") - size

@@ -75,7 +75,7 @@ def parallel(calls: list[Callable[[], Any]]) -> list[Any]:
     def run(i: int) -> None:
         try:
             results[i] = calls[i]()
-        except BaseException as error:  # noqa: BLE001 -- re-raised below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]

@@ -154,9 +154,7 @@ def test_owner_killed_another_server_takes_over_and_a_restarted_one_joins(
     )
     # the killed server comes back: its interrupted job joins, it never takes the live one
     first.start()
-    wait_until(
-        lambda: first.downloaded(MODEL) and second.downloaded(MODEL), 120, "both complete"
-    )
+    wait_until(lambda: first.downloaded(MODEL) and second.downloaded(MODEL), 120, "both complete")
     for node in (first, second):
         jobs = node.jobs(MODEL)
         assert [j["status"] for j in jobs] == ["completed"], jobs
@@ -178,9 +176,7 @@ def test_two_servers_publishing_the_same_bytes_at_once_leave_one_blob(
     first.register(MODEL, [file_entry(origin, data, with_sha=True)])
     second.register(MODEL, [file_entry(origin, data)])
     parallel([lambda: first.download(MODEL), lambda: second.download(MODEL)])
-    wait_until(
-        lambda: first.downloaded(MODEL) and second.downloaded(MODEL), 60, "both complete"
-    )
+    wait_until(lambda: first.downloaded(MODEL) and second.downloaded(MODEL), 60, "both complete")
     for node in (first, second):
         assert [j["status"] for j in node.jobs(MODEL)] == ["completed"]
         assert_has_file(node, data)

@@ -99,8 +99,10 @@ class Fetcher:
         team = self.state.team is not None
         for entry in entries:
             for part in entry.parts:
-                # in team mode a file in the shared store may not be this user's yet: record it
-                if not team and await asyncio.to_thread(self.state.part_local, model, part):
+                if await asyncio.to_thread(self.state.part_local, model, part) is not None and (
+                    # in team mode a file in the shared store may not be this user's yet
+                    not team or await self.state.recorded(model.id, part.filename)
+                ):
                     continue
                 job = await self._submit_part(model, part)
                 if job is not None:

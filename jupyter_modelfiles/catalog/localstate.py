@@ -146,6 +146,14 @@ class LocalState:
             path = await self.blob_with_sha(part.sha256)
         return path
 
+    async def recorded(self, model_id: str, filename: str) -> bool:
+        """This user has a published copy of ``filename`` of ``model_id`` on record."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM catalog_local_files WHERE model_id = ? AND filename = ?",
+            (model_id, filename),
+        )
+        return row is not None
+
     async def blob_with_sha(self, sha256: str) -> Path | None:
         rows = await self.db.fetchall(
             "SELECT blob FROM catalog_local_files WHERE sha256 = ?", (sha256,)

@@ -24,9 +24,9 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..team import Claim, Coordinator, NoContentKey, SharedStore, TransferRecord, content_key
 from ..team.keys import ContentKey
@@ -205,16 +205,16 @@ class SharedTransfers:
 
 
 async def _until_stopped(
-    waiting: asyncio.Future[Claim | TransferRecord] | object, stop: asyncio.Event
+    waiting: Coroutine[Any, Any, Claim | TransferRecord], stop: asyncio.Event
 ) -> Claim | TransferRecord:
-    task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(waiting)
     stopper = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
     if task.done():
-        return task.result()  # type: ignore[no-any-return]
+        return task.result()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         got = await task
