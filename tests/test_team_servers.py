@@ -220,7 +220,7 @@ def test_deleting_removes_this_users_reference_and_the_bytes_with_the_last_one(
         for name, extra in (
             ("alice", []),
             ("bob", []),
-            ("carol", ["--ModelFilesApp.team_admins=['carol']"]),
+            ("carol", ["--ModelFilesApp.team_admins=carol"]),
         )
     )
     servers.extend([alice, bob, carol])
