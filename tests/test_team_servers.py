@@ -271,3 +271,49 @@ def test_unusable_settings_are_clear_errors_at_start(tmp_path: Path, postgres_cl
     finally:
         bad_dir.kill()
         bad_db.kill()
+
+
+def test_hub_files_land_once_in_the_shared_hugging_face_cache(
+    tmp_path: Path, servers: list[TeamServer]
+) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    from .hub_server import FakeHub, Repo, make_gguf
+
+    hub = FakeHub()
+    try:
+        data = make_gguf(tmp_path / "m.gguf", extra_bytes=3 * MiB).read_bytes()
+        repo = hub.add(Repo("org/shared-model", {"pytorch_model.bin": data}))
+        nodes = make_servers(
+            servers,
+            tmp_path,
+            2,
+            None,
+            f"--ModelFilesApp.hf_endpoint={hub.url}",
+        )
+        parallel(
+            [
+                lambda node=node: node.call(
+                    "POST",
+                    "models/org%2Fshared-model/download",
+                    json={"files": ["pytorch_model.bin"]},
+                )
+                for node in nodes
+            ]
+        )
+        wait_until(
+            lambda: all(node.downloaded("org/shared-model") for node in nodes), 60, "both complete"
+        )
+        sha = hashlib.sha256(data).hexdigest()
+        # one transfer: one probe and one GET of the blob (a 3 MiB file is one piece); no header
+        # is read from a .bin file
+        assert hub.requests.count(f"GET /cdn/{sha}") == 2, hub.requests
+        cache = nodes[0].shared / "hub"
+        found = try_to_load_from_cache(
+            "org/shared-model", "pytorch_model.bin", cache_dir=str(cache), revision=repo.sha
+        )
+        assert isinstance(found, str) and sha256_of(Path(found)) == sha
+        assert (cache / "models--org--shared-model" / "blobs" / sha).is_file()
+        assert (cache / "models--org--shared-model" / "refs" / "main").read_text() == repo.sha
+    finally:
+        hub.close()
