@@ -102,6 +102,7 @@ def main() -> None:
         bad = corrupt([alone], "alone.bin", hashlib.sha256(data).hexdigest())
         errors = lock_errors([alone])
         stop([alone])
+        del origin.files["alone.bin"]
 
         # three servers at the same moment
         data = origin.add("three.bin", size, seed=2)
@@ -120,6 +121,7 @@ def main() -> None:
         bad += corrupt(nodes, "three.bin", hashlib.sha256(data).hexdigest())
         errors += lock_errors(nodes)
         stop(nodes)
+        del origin.files["three.bin"]
 
         # kill -9 of the owner mid-transfer
         data = origin.add("takeover.bin", size, seed=3)

@@ -28,7 +28,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..team import Claim, Coordinator, NoContentKey, SharedStore, TransferRecord, content_key
+from ..team import (
+    Claim,
+    CoordinationError,
+    Coordinator,
+    NoContentKey,
+    SharedStore,
+    TransferRecord,
+    content_key,
+)
 from ..team.keys import ContentKey
 from ..team.permissions import share_file
 from .engine import DownloadError, DownloadResult, ProbeResult, Stopped
@@ -87,7 +95,10 @@ class SharedTransfers:
         """Complete ``job`` through the team (see the module docstring); None when the file
         has no content key (the manager runs it alone). Raises ``Stopped`` when ``stop`` is
         set while waiting, ``DownloadError`` when the file fails."""
-        await self.open()
+        try:
+            await self.open()
+        except CoordinationError as error:
+            raise DownloadError(str(error)) from None
         key, size = await self._key(job, runner)
         if key is None:
             return None
