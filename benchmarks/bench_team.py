@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import sys
 import tempfile
@@ -31,6 +32,12 @@ from tests.team_servers import TeamServer, parallel, sha256_of, start_all, wait_
 MiB = 1 << 20
 CONNECTIONS = 4
 LOCK_ERRORS = re.compile(r"database is locked|deadlock detected|lock.{0,40}(error|failed)", re.I)
+
+
+def serve(origin: Origin, name: str, size: int) -> bytes:
+    data = os.urandom(size)  # random.randbytes overflows at this size
+    origin.replace(name, data)
+    return data
 
 
 def servers_for(workdir: Path, count: int, url: str | None) -> list[TeamServer]:
@@ -92,7 +99,7 @@ def main() -> None:
         figures: dict[str, object] = {}
 
         # one server alone
-        data = origin.add("alone.bin", size, seed=1)
+        data = serve(origin, "alone.bin", size)
         (alone,) = servers_for(workdir / "alone", 1, database())
         start_all([alone])
         began = time.monotonic()
@@ -105,7 +112,7 @@ def main() -> None:
         del origin.files["alone.bin"]
 
         # three servers at the same moment
-        data = origin.add("three.bin", size, seed=2)
+        data = serve(origin, "three.bin", size)
         nodes = servers_for(workdir / "three", 3, database())
         start_all(nodes)
         began = time.monotonic()
@@ -124,7 +131,7 @@ def main() -> None:
         del origin.files["three.bin"]
 
         # kill -9 of the owner mid-transfer
-        data = origin.add("takeover.bin", size, seed=3)
+        data = serve(origin, "takeover.bin", size)
         first, second = servers_for(workdir / "takeover", 2, database())
         start_all([first, second])
         register_and_download([first], origin, "takeover.bin", data)

@@ -317,3 +317,29 @@ def test_hub_files_land_once_in_the_shared_hugging_face_cache(
         assert (cache / "models--org--shared-model" / "refs" / "main").read_text() == repo.sha
     finally:
         hub.close()
+
+
+def test_a_joining_job_pauses_and_resumes_without_a_transfer_of_its_own(
+    tmp_path: Path, origin: Origin, servers: list[TeamServer]
+) -> None:
+    data = origin.add(NAME, 8 * MiB)
+    origin.rate = 1 * MiB
+    owner, joiner = make_servers(servers, tmp_path, 2, None)
+    for node in (owner, joiner):
+        node.register(MODEL, [file_entry(origin, data, with_sha=True)])
+    owner.download(MODEL)
+    wait_until(lambda: any(j["downloaded_bytes"] > 0 for j in owner.jobs(MODEL)), 30, "started")
+    joiner.download(MODEL)
+    wait_until(
+        lambda: any(j["downloaded_bytes"] > 0 for j in joiner.jobs(MODEL)), 30, "the joiner follows"
+    )
+    (job,) = joiner.jobs(MODEL)
+    paused = joiner.call("POST", f"downloads/{job['job_id']}/pause")
+    assert paused["status"] == "paused"
+    wait_until(lambda: owner.downloaded(MODEL), 60, "the owner completes")
+    assert [j["status"] for j in joiner.jobs(MODEL)] == ["paused"]
+    joiner.call("POST", f"downloads/{job['job_id']}/resume")
+    wait_until(lambda: joiner.downloaded(MODEL), 30, "the resumed joiner completes at once")
+    assert [j["status"] for j in joiner.jobs(MODEL)] == ["completed"]
+    assert origin.bytes_served(NAME) == len(data)
+    assert_has_file(joiner, data)
