@@ -106,6 +106,7 @@ def main() -> None:
         register_and_download([alone], origin, "alone.bin", data)
         wait_until(lambda: all_downloaded([alone]), 600, "one server alone")
         t_alone = time.monotonic() - began
+        served_alone = origin.bytes_served("alone.bin") / size
         bad = corrupt([alone], "alone.bin", hashlib.sha256(data).hexdigest())
         errors = lock_errors([alone])
         stop([alone])
@@ -122,6 +123,7 @@ def main() -> None:
         figures["origin bytes / file size (3 servers)"] = (
             f"{origin.bytes_served('three.bin') / size:.2f}"
         )
+        figures["origin bytes / file size (one server alone)"] = f"{served_alone:.2f}"
         figures["time, all 3 complete"] = f"{t_three:.2f} s"
         figures["time, one server alone"] = f"{t_alone:.2f} s"
         figures["ratio"] = f"{t_three / t_alone:.2f}x"
