@@ -4,6 +4,10 @@ Jobs live in SQLite (``downloads`` component). Each running job's engine runs in
 thread (the engine starts its own connection and hasher threads), so the server's event loop
 only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
 progress (bytes durably written) at most ~10 times a second per job.
+
+Team mode: a job marked shared runs through :class:`~.shared.SharedTransfers` (``_execute``),
+which may complete it from the shared store or from another server's transfer; the engine is
+reached through :class:`_ThreadRunner` only, the seam for running it elsewhere.
 """
 
 from __future__ import annotations
