@@ -30,6 +30,10 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location / {{ }}
+        location /slow/ {{
+            alias {root}/;
+            limit_rate {limit_rate};
+        }}
     }}
 }}
 """
@@ -41,20 +45,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+INSTALL_HINT = "apt-get install -y nginx aria2 (Debian/Ubuntu; brew install nginx aria2 on macOS)"
+
+
 class Nginx:
-    def __init__(self, root: Path):
+    """nginx on loopback: ``url(name)`` at full speed, ``url(name, slow=True)`` limited per
+    connection to ``limit_rate`` (nginx units: ``50m`` is 50 MiB/s), like a CDN edge."""
+
+    def __init__(self, root: Path, limit_rate: str = "50m"):
         self.root = root
+        self.limit_rate = limit_rate
         self.port = free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
         self.process: subprocess.Popen[bytes] | None = None
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+    def url(self, name: str, *, slow: bool = False) -> str:
+        prefix = "slow/" if slow else ""
+        return f"http://127.0.0.1:{self.port}/{prefix}{name}"
 
     def start(self) -> Nginx:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise RuntimeError(f"nginx is missing: {INSTALL_HINT}")
         conf = self.tmp / "nginx.conf"
-        conf.write_text(CONFIG.format(tmp=self.tmp, port=self.port, root=self.root))
+        conf.write_text(
+            CONFIG.format(tmp=self.tmp, port=self.port, root=self.root, limit_rate=self.limit_rate)
+        )
         self.process = subprocess.Popen(
             [binary, "-c", str(conf), "-p", str(self.tmp), "-g", "daemon off;"]
         )

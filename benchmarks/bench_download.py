@@ -1,36 +1,69 @@
-"""2 GiB from nginx on loopback, download + verified SHA-256, side by side in one run.
+"""Download + verified SHA-256 from nginx on loopback, every contestant side by side in one run.
 
-Contestants (each a fresh process; peak RSS is its own, the server's for the API run):
-our engine standalone (1 and 4 connections) and through a running Jupyter server's API,
-``curl -o`` then ``sha256sum`` / ``openssl dgst -sha256``, ``aria2c -x8 -s8`` (with its own
-``--checksum`` verification), huggingface_hub's ``http_get`` + hashlib. Then the server's
-``/api/status`` p50/p99 latency while 4 downloads run through it.
+For each file size (default 2 GiB and 1 GiB), in rounds that interleave the contestants:
+``curl -o`` then ``openssl dgst -sha256`` (the reference every ratio is against), ``curl``
+then ``sha256sum``, ``aria2c --checksum``, huggingface_hub's ``http_get`` + hashlib, our
+engine in-process (``standalone.download_url``, the CLI's defaults), our engine as users run
+it (``jupyter modelfiles download --standalone URL -o OUT --sha256 X``, start-up included)
+and through a running Jupyter server's API (``POST v1/downloads``). Each row: wall time,
+time relative to curl + openssl, peak RSS (the process tree's, sampled; the server's for the
+API row) and CPU-seconds per GiB (the child's rusage, its children included).
 
-Needs nginx, aria2c, curl, openssl (``apt-get install -y nginx aria2``).
-Usage: python benchmarks/bench_download.py [--size-mib 2048]
+Then "where splitting pays": the same file from an nginx location limited to 50 MiB/s per
+connection (``limit_rate 50m``), our engine with 1 and 4 connections and with its default
+(one connection that splits when slow) beside ``aria2c -x4 -s4``.
+
+Optionally (``--status``) the server's ``/api/status`` p50/p99 while 4 downloads run.
+
+Needs nginx, aria2c, curl, openssl: ``apt-get install -y nginx aria2``.
+Usage: python benchmarks/bench_download.py --workdir /dev/shm [--sizes-mib 2048 1024]
+       [--rounds 1] [--throttled-size-mib 1024] [--status]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import JupyterServerProcess, PeakRss, percentile
-from _nginx import Nginx, make_file
-from bench_http_clients import measure
+from _nginx import INSTALL_HINT, Nginx, make_file
 
-HERE = Path(__file__).resolve().parent
+GiB = 1 << 30
+REFERENCE = "curl -o + openssl dgst"
+
+ENGINE_CODE = """
+import sys
+from pathlib import Path
+from jupyter_modelfiles.standalone import download_url
+url, out, sha, connections = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+result = download_url(url, Path(out), sha256=sha, connections=connections or None, quiet=True)
+print(result["sha256"])
+"""
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak: int
+    ok: bool
 
 
 def hf_child(url: str, out: str) -> None:
@@ -45,12 +78,48 @@ def hf_child(url: str, out: str) -> None:
     print(sha.hexdigest())
 
 
-def run_server(url: str, expected: str, work: Path, size: int) -> tuple[float, int, str]:
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_process(argv: list[str], work: Path) -> tuple[float, float, int, int, str]:
+    """Run a command; return wall s, CPU s (rusage, children included), peak RSS, rc, stdout."""
+    out_path, err_path = work / "child.stdout", work / "child.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        began = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=err)
+        process = psutil.Process(child.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                peak = max(peak, tree_rss(process))
+            except psutil.Error:
+                pass
+            time.sleep(0.01)
+        wall = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        print(f"    {argv[0]} failed: {err_path.read_text()[-1000:]}", flush=True)
+    return wall, usage.ru_utime + usage.ru_stime, peak, child.returncode, out_path.read_text()
+
+
+def run_server(url: str, expected: str, work: Path) -> Run:
     server = JupyterServerProcess(work / "server-one")
     server.start()
     try:
         assert server.process is not None
+        process = psutil.Process(server.process.pid)
         with server.client() as client, PeakRss(server.process.pid) as rss:
+            cpu_before = sum(process.cpu_times()[:4])
             began = time.perf_counter()
             job = client.post("downloads", json={"url": url, "sha256": expected}).json()
             while True:
@@ -59,11 +128,162 @@ def run_server(url: str, expected: str, work: Path, size: int) -> tuple[float, i
                     break
                 time.sleep(0.02)
             wall = time.perf_counter() - began
-        if state["status"] != "completed":
-            raise RuntimeError(state)
-        return wall, rss.peak, state["sha256"]
+            cpu = sum(process.cpu_times()[:4]) - cpu_before
+        ok = state["status"] == "completed" and state.get("sha256") == expected
+        return Run(wall, cpu, rss.peak, ok)
     finally:
         server.stop()
+        shutil.rmtree(work / "server-one", ignore_errors=True)
+
+
+Contestant = Callable[[str, Path, str], Run]
+
+
+def command(argv_for: Callable[[str, Path, str], list[str]], *, digest_out: bool) -> Contestant:
+    """A contestant that runs one command; ok when it exits 0 (and prints the right digest)."""
+
+    def run(url: str, out: Path, expected: str) -> Run:
+        wall, cpu, peak, rc, stdout = run_process(argv_for(url, out, expected), out.parent)
+        ok = rc == 0 and (not digest_out or stdout.split()[:1] == [expected])
+        for leftover in out.parent.glob(f"{out.name}*"):
+            leftover.unlink()
+        return Run(wall, cpu, peak, ok)
+
+    return run
+
+
+def engine(connections: int) -> Contestant:
+    return command(
+        lambda u, o, x: [sys.executable, "-c", ENGINE_CODE, u, str(o), x, str(connections)],
+        digest_out=True,
+    )
+
+
+def aria2c(*flags: str) -> Contestant:
+    return command(
+        lambda u, o, x: [
+            "aria2c",
+            "-q",
+            *flags,
+            "--allow-overwrite=true",
+            "--auto-file-renaming=false",
+            "--file-allocation=none",
+            f"--checksum=sha-256={x}",
+            "-d",
+            str(o.parent),
+            "-o",
+            o.name,
+            u,
+        ],
+        digest_out=False,
+    )
+
+
+def jupyter_cli() -> Contestant:
+    jupyter = str(Path(sys.executable).with_name("jupyter"))
+
+    def argv(url: str, out: Path, sha256: str) -> list[str]:
+        flags = ["-o", str(out), "--sha256", sha256]
+        return [jupyter, "modelfiles", "download", "--standalone", url, *flags]
+
+    return command(argv, digest_out=False)
+
+
+def shell(template: str) -> Contestant:
+    return command(
+        lambda u, o, x: ["sh", "-c", template.format(url=u, out=o)],
+        digest_out=True,
+    )
+
+
+def loopback_contestants(has_hf: bool) -> dict[str, Contestant]:
+    contestants: dict[str, Contestant] = {
+        REFERENCE: shell("curl -s -o {out} {url} && openssl dgst -sha256 -r {out}"),
+        "curl -o + sha256sum": shell("curl -s -o {out} {url} && sha256sum {out}"),
+        "aria2c --checksum (1 conn)": aria2c(),
+        "engine in-process (CLI defaults)": engine(0),
+        "jupyter modelfiles download --standalone": jupyter_cli(),
+        "through the server (POST v1/downloads)": lambda u, o, x: run_server(u, x, o.parent),
+    }
+    if has_hf:
+        contestants["huggingface_hub http_get + sha256"] = command(
+            lambda u, o, x: [sys.executable, __file__, "--hf-child", u, str(o)], digest_out=True
+        )
+    return contestants
+
+
+def throttled_contestants() -> dict[str, Contestant]:
+    return {
+        "curl -o + openssl dgst (1 conn)": shell(
+            "curl -s -o {out} {url} && openssl dgst -sha256 -r {out}"
+        ),
+        "engine, 1 connection": engine(1),
+        "engine, 4 connections": engine(4),
+        "engine, CLI defaults (splits when slow)": engine(0),
+        "aria2c -x4 -s4 --checksum": aria2c("-x4", "-s4", "--min-split-size=16M"),
+    }
+
+
+def run_rounds(
+    contestants: dict[str, Contestant], url: str, out: Path, expected: str, rounds: int
+) -> dict[str, list[Run]]:
+    results: dict[str, list[Run]] = {name: [] for name in contestants}
+    for number in range(1, rounds + 1):
+        for name, contestant in contestants.items():
+            run = contestant(url, out, expected)
+            results[name].append(run)
+            flag = "" if run.ok else "  (NOT OK)"
+            print(f"  round {number}: {name}: {run.wall:.2f} s{flag}", flush=True)
+    return results
+
+
+def print_table(
+    title: str, results: dict[str, list[Run]], size: int, reference: str, ratio_label: str
+) -> None:
+    ref_wall = statistics.median(r.wall for r in results[reference])
+    print()
+    print(title)
+    print(
+        f"{'contestant':42} {'wall s':>7} {'MiB/s':>6} {ratio_label:>9} {'peak RSS':>9} "
+        f"{'CPU-s/GiB':>9}  ok"
+    )
+    for name, runs in results.items():
+        wall = statistics.median(r.wall for r in runs)
+        cpu = statistics.median(r.cpu for r in runs)
+        peak = max(r.peak for r in runs)
+        ok = "yes" if all(r.ok for r in runs) else "NO"
+        print(
+            f"{name:42} {wall:7.2f} {size / wall / (1 << 20):6.0f} {wall / ref_wall:8.2f}x "
+            f"{peak / (1 << 20):7.0f}Mi {cpu / (size / GiB):9.2f}  {ok}"
+        )
+
+
+def generate(blob: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``blob``; return their SHA-256 (by openssl)."""
+    print(f"\ngenerating {size >> 20} MiB of random bytes ...", flush=True)
+    make_file(blob, size)
+    digest = subprocess.check_output(["openssl", "dgst", "-sha256", "-r", str(blob)])
+    return digest.split()[0].decode()
+
+
+def describe_machine(work: Path) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    nginx = subprocess.run(
+        [shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True
+    ).stderr.strip()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python "
+        f"{platform.python_version()}, {nginx}; workdir {work} "
+        f"({'tmpfs' if str(work).startswith('/dev/shm') else 'disk'}); load average {load}"
+    )
 
 
 def status_latency(urls: list[str], work: Path) -> tuple[list[float], float, list[str]]:
@@ -121,119 +341,101 @@ def idle_latency(work: Path, count: int = 200) -> list[float]:
         server.stop()
 
 
+def print_status(serve: Path, nginx: Nginx, blob: Path, work: Path) -> None:
+    for i in range(4):
+        (serve / f"copy{i}.bin").symlink_to(blob)
+    latencies, wall, states = status_latency([nginx.url(f"copy{i}.bin") for i in range(4)], work)
+    idle = idle_latency(work)
+    p50, p99 = percentile(idle, 50) * 1000, percentile(idle, 99) * 1000
+    print()
+    print(f"/api/status of an idle server: p50={p50:.1f} ms p99={p99:.1f} ms")
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+    print(
+        f"/api/status while 4 downloads of {blob.stat().st_size >> 20} MiB run through the "
+        f"server ({wall:.1f} s, {states}): n={len(latencies)} p50={p50:.1f} ms "
+        f"p99={p99:.1f} ms max={max(latencies) * 1000:.1f} ms"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mib", type=int, default=2048)
-    parser.add_argument("--hf-child", nargs=2)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes-mib", type=int, nargs="*", default=[2048, 1024], help="none: skip loopback"
+    )
+    parser.add_argument("--throttled-size-mib", type=int, default=1024, help="0 to skip")
+    parser.add_argument("--limit-rate", default="50m", help="nginx limit_rate per connection")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workdir", default=None, help="e.g. /dev/shm to take the disk out")
-    parser.add_argument("--status-size-mib", type=int, default=None)
+    parser.add_argument("--status", action="store_true", help="also /api/status latency")
+    parser.add_argument("--hf-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hf_child:
         hf_child(*args.hf_child)
         return
     for tool in ("nginx", "aria2c", "curl", "openssl", "sha256sum"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            sys.exit(f"{tool} is missing: apt-get install -y nginx aria2")
-    size = args.size_mib << 20
+            sys.exit(f"{tool} is missing: {INSTALL_HINT}")
+    try:
+        import huggingface_hub  # noqa: F401
+
+        has_hf = True
+    except ImportError:
+        has_hf = False
+        print("huggingface_hub is not installed: its row is left out")
     work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=args.workdir))
     serve = work / "serve"
     serve.mkdir()
-    blob = serve / "blob.bin"
-    print(f"generating {args.size_mib} MiB of random bytes ...", flush=True)
-    make_file(blob, size)
-    expected = subprocess.check_output(["openssl", "dgst", "-sha256", "-r", str(blob)])
-    expected_hex = expected.split()[0].decode()
-    nginx = Nginx(serve).start()
-    url = nginx.url("blob.bin")
-    out = work / "out.bin"
-    py = sys.executable
-    rows: list[tuple[str, float, int, str]] = []
-
-    def record(name: str, argv: list[str], *, digest_from_stdout: bool = True) -> None:
-        wall, _cpu, peak, stdout = measure(argv)
-        digest = stdout.split()[0] if stdout and digest_from_stdout else expected_hex
-        rows.append((name, wall, peak, "yes" if digest == expected_hex else "NO"))
-        print(f"  {name}: {wall:.2f} s", flush=True)
-        for leftover in work.glob("out.*"):
-            leftover.unlink()
-
+    print(describe_machine(work), flush=True)
+    nginx = Nginx(serve, limit_rate=args.limit_rate).start()
     try:
-        clients = str(HERE / "bench_http_clients.py")
-        record(
-            "engine standalone, 1 conn",
-            [py, clients, "--child", "engine, 1 connection", url, str(out)],
-        )
-        record(
-            "engine standalone, 4 conns",
-            [py, clients, "--child", "engine, 4 connections", url, str(out)],
-        )
-        record("curl -o + sha256sum", ["sh", "-c", f"curl -s -o {out} {url} && sha256sum {out}"])
-        record(
-            "curl -o + openssl dgst",
-            ["sh", "-c", f"curl -s -o {out} {url} && openssl dgst -sha256 -r {out}"],
-        )
-        record(
-            "aria2c -x8 -s8 (+--checksum)",
-            [
-                "aria2c",
-                "-q",
-                "-x8",
-                "-s8",
-                "--allow-overwrite=true",
-                "--auto-file-renaming=false",
-                f"--checksum=sha-256={expected_hex}",
-                "-d",
-                str(work),
-                "-o",
-                out.name,
-                url,
-            ],
-            digest_from_stdout=False,
-        )
-        record("huggingface_hub http_get + sha256", [py, __file__, "--hf-child", url, str(out)])
-        wall, peak, digest = run_server(url, expected_hex, work, size)
-        rows.append(
-            (
-                "our server API (POST v1/downloads)",
-                wall,
-                peak,
-                "yes" if digest == expected_hex else "NO",
+        for size_mib in args.sizes_mib:
+            size = size_mib << 20
+            blob = serve / "blob.bin"
+            expected = generate(blob, size)
+            results = run_rounds(
+                loopback_contestants(has_hf),
+                nginx.url("blob.bin"),
+                work / "out.bin",
+                expected,
+                args.rounds,
             )
-        )
-        shutil.rmtree(work / "server-one", ignore_errors=True)
-
-        curl_wall = next(r[1] for r in rows if r[0] == "curl -o + openssl dgst")
-        print()
-        print(f"{args.size_mib} MiB from nginx on loopback, download + SHA-256 (verified)")
-        header = f"{'contestant':38} {'wall s':>7} {'MiB/s':>7} {'vs curl+openssl':>16}"
-        print(f"{header} {'peak RSS':>9} ok")
-        for name, wall, peak, ok in rows:
+            print_table(
+                f"{size_mib} MiB from nginx on loopback, download + verified SHA-256 "
+                f"(median of {args.rounds} round(s); time relative to {REFERENCE})",
+                results,
+                size,
+                REFERENCE,
+                "vs curl",
+            )
+            if args.status and size_mib == args.sizes_mib[-1]:
+                print_status(serve, nginx, blob, work)
+            blob.unlink()
+        if args.throttled_size_mib:
+            size = args.throttled_size_mib << 20
+            blob = serve / "slow.bin"
+            expected = generate(blob, size)
+            results = run_rounds(
+                throttled_contestants(),
+                nginx.url("slow.bin", slow=True),
+                work / "out.bin",
+                expected,
+                args.rounds,
+            )
+            print_table(
+                f"{args.throttled_size_mib} MiB from nginx limited to {args.limit_rate} per "
+                f"connection (time relative to the engine with 1 connection)",
+                results,
+                size,
+                "engine, 1 connection",
+                "vs 1 conn",
+            )
+            one = statistics.median(r.wall for r in results["engine, 1 connection"])
+            four = statistics.median(r.wall for r in results["engine, 4 connections"])
+            aria = statistics.median(r.wall for r in results["aria2c -x4 -s4 --checksum"])
             print(
-                f"{name:38} {wall:7.2f} {size / wall / (1 << 20):7.0f} {curl_wall / wall:15.2f}x "
-                f"{peak / (1 << 20):7.0f}Mi {ok}"
+                f"4 connections are {one / four:.2f}x as fast as 1 (target >= 3.5x); "
+                f"aria2c -x4 -s4 is {one / aria:.2f}x"
             )
-
-        status_size = (args.status_size_mib or args.size_mib) << 20
-        small = serve / "status.bin"
-        if status_size == size:
-            small.symlink_to(blob)
-        else:
-            make_file(small, status_size)
-        for i in range(4):
-            (serve / f"copy{i}.bin").symlink_to(small)
-        latencies, wall, states = status_latency(
-            [nginx.url(f"copy{i}.bin") for i in range(4)], work
-        )
-        idle = idle_latency(work)
-        p50, p99 = percentile(idle, 50) * 1000, percentile(idle, 99) * 1000
-        print()
-        print(f"/api/status of an idle server: p50={p50:.1f} ms p99={p99:.1f} ms")
-        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-        print(
-            f"/api/status while 4 downloads of {status_size >> 20} MiB run through the server "
-            f"({wall:.1f} s, {states}): n={len(latencies)} p50={p50:.1f} ms p99={p99:.1f} ms "
-            f"max={max(latencies) * 1000:.1f} ms"
-        )
     finally:
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -1,27 +1,75 @@
-"""List-page latency of ``GET v1/files`` with 100,000 stored file records.
+"""List-page latency of ``GET v1/files`` with 100,000 stored file records, before and after.
 
 Seeds the store's SQLite table directly (records only, same schema the server uses), starts a
-real server on it and prints p50/p95 over repeated requests: plain first page, a deep page,
-purpose filter, substring search (FTS5 trigram) and a two-letter search (LIKE scan).
+real server on it and prints p50/p95 over repeated requests: the first page with the total,
+deep pages, a cursor page, filters, substring searches (FTS5 trigram) and a two-letter search
+(LIKE scan). With ``--before REF`` the same queries also run against the code of that git
+ref (extracted with ``git archive``; its server gets its own identical database), side by
+side. Jupyter's own contents API listing a directory of as many files is printed beside it.
 
-Usage: python benchmarks/bench_list.py [--records 100000] [--repeat 50]
+Usage: python benchmarks/bench_list.py [--records 100000] [--repeat 50] [--before main]
+       [--workdir /dev/shm]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sqlite3
+import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import JupyterServerProcess, percentile
 
 WORDS = ["train", "eval", "batch", "prompts", "llama", "mistral", "images", "audio", "notes"]
+REPO = Path(__file__).resolve().parent.parent
+
+QUERIES: dict[str, dict[str, Any] | None] = {
+    "first page (page_size=100) + total": {"page_size": 100},
+    "first page, include_total=false": {"page_size": 100, "include_total": "false"},
+    "deep page (page=500) + total": {"page": 500, "page_size": 100},
+    "deep page (page=900) + total": {"page": 900, "page_size": 100},
+    "last page (page=999) + total": {"page": 999, "page_size": 100},
+    "cursor (after=, limit=100) + total": None,
+    "purpose=batch + total": {"purpose": "batch"},
+    "purpose=batch, page=200 + total": {"purpose": "batch", "page": 200},
+    "search=mistral-llama (FTS trigram)": {"search": "mistral-llama"},
+    "search=04242 (FTS trigram, rare)": {"search": "04242"},
+    "search=llama + purpose=batch": {"search": "llama", "purpose": "batch"},
+    "search=ll (2 chars, LIKE scan)": {"search": "ll"},
+}
+
+
+class CheckoutServer(JupyterServerProcess):
+    """The same server started from another checkout of the package (``--before``)."""
+
+    def __init__(self, workdir: Path, checkout: Path):
+        super().__init__(workdir)
+        self.checkout = checkout
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["PYTHONPATH"] = os.pathsep.join([str(self.checkout), str(REPO)])
+        return env
+
+
+def extract(ref: str, into: Path) -> Path:
+    """The ``jupyter_modelfiles`` package as it is at git ``ref``."""
+    archive = subprocess.check_output(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "jupyter_modelfiles"]
+    )
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def seed(db_path: Path, count: int) -> None:
@@ -54,49 +102,100 @@ def seed(db_path: Path, count: int) -> None:
     conn.close()
 
 
+def start_seeded(server: JupyterServerProcess, records: int) -> None:
+    server.start()  # creates the schema
+    server.stop()
+    began = time.perf_counter()
+    seed(server.root / "state.sqlite3", records)
+    print(f"seeded {records} records in {time.perf_counter() - began:.1f} s", flush=True)
+    server.start()
+
+
+def measure(server: JupyterServerProcess, repeat: int) -> dict[str, tuple[float, float, Any]]:
+    results: dict[str, tuple[float, float, Any]] = {}
+    with httpx.Client(base_url=server.api_url + "/", headers=server.headers) as client:
+        middle = client.get("files", params={"page": 500, "page_size": 1}).json()
+        queries = dict(QUERIES)
+        queries["cursor (after=, limit=100) + total"] = {
+            "after": middle["data"][0]["id"],
+            "limit": 100,
+        }
+        for label, params in queries.items():
+            timings = []
+            total = None
+            for _ in range(repeat):
+                start = time.perf_counter()
+                response = client.get("files", params=params)
+                timings.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200, response.text
+                total = response.json()["total"]
+            results[label] = (percentile(timings, 50), percentile(timings, 95), total)
+    return results
+
+
+def contents_api(server: JupyterServerProcess, count: int, repeat: int) -> tuple[float, float]:
+    """Jupyter's ``GET api/contents/DIR`` of a directory holding ``count`` empty files."""
+    folder = server.workdir / "notebooks" / "many"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"file-{i:06d}.jsonl").touch()
+    timings = []
+    with httpx.Client(headers=server.headers, timeout=300) as client:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            response = client.get(f"{server.url}api/contents/many", params={"content": 1})
+            timings.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text
+            assert len(response.json()["content"]) == count
+    return percentile(timings, 50), percentile(timings, 95)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--before", help="a git ref to measure beside this checkout, e.g. main")
+    parser.add_argument("--contents-repeat", type=int, default=3)
+    parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-list-"))
-    server = JupyterServerProcess(work)
+    work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
     try:
-        server.start()  # creates the schema
-        server.stop()
-        started = time.perf_counter()
-        seed(server.root / "state.sqlite3", args.records)
-        print(f"seeded {args.records} records in {time.perf_counter() - started:.1f} s")
-        server.start()
-        queries = {
-            "first page (page_size=100)": {"page_size": 100},
-            "first page, include_total=false": {"page_size": 100, "include_total": "false"},
-            "deep page (page=900)": {"page": 900, "page_size": 100},
-            "cursor (after=, limit=100)": None,
-            "purpose=batch": {"purpose": "batch"},
-            "search=mistral-llama (FTS trigram)": {"search": "mistral-llama"},
-            "search=04242 (FTS trigram, rare)": {"search": "04242"},
-            "search=ll (2 chars, LIKE scan)": {"search": "ll"},
-        }
-        with httpx.Client(base_url=server.api_url + "/", headers=server.headers) as client:
-            middle = client.get("files", params={"page": 500, "page_size": 1}).json()
-            queries["cursor (after=, limit=100)"] = {"after": middle["data"][0]["id"], "limit": 100}
-            print(f"{'query':<40} {'p50 ms':>8} {'p95 ms':>8}  results")
-            for label, params in queries.items():
-                timings = []
-                total = None
-                for _ in range(args.repeat):
-                    start = time.perf_counter()
-                    response = client.get("files", params=params)
-                    timings.append((time.perf_counter() - start) * 1000)
-                    assert response.status_code == 200, response.text
-                    total = response.json()["total"]
-                print(
-                    f"{label:<40} {percentile(timings, 50):8.1f} {percentile(timings, 95):8.1f}"
-                    f"  total={total}"
-                )
+        before = None
+        if args.before:
+            checkout = extract(args.before, work / "before-code")
+            old = CheckoutServer(work / "before", checkout)
+            try:
+                start_seeded(old, args.records)
+                before = measure(old, args.repeat)
+            finally:
+                old.stop()
+        server = JupyterServerProcess(work / "after")
+        try:
+            start_seeded(server, args.records)
+            after = measure(server, args.repeat)
+            contents = contents_api(server, args.records, args.contents_repeat)
+        finally:
+            server.stop()
+        print()
+        print(f"GET v1/files with {args.records} records, {args.repeat} requests each (ms)")
+        head = f"{'query':<38}"
+        if before is not None:
+            head += f" {'before p50':>10} {'p95':>7} |"
+        print(f"{head} {'p50':>7} {'p95':>7}  total")
+        for label, (p50, p95, total) in after.items():
+            line = f"{label:<38}"
+            if before is not None:
+                b50, b95, btotal = before[label]
+                line += f" {b50:10.1f} {b95:7.1f} |"
+                if btotal != total:
+                    line = f"{line} (before said total={btotal})"
+            print(f"{line} {p50:7.1f} {p95:7.1f}  {total}")
+        print(
+            f"{'Jupyter contents API, GET api/contents/DIR':<38} (a directory of {args.records} "
+            f"files, no paging, {args.contents_repeat} requests) p50 {contents[0]:.1f} "
+            f"p95 {contents[1]:.1f}"
+        )
     finally:
-        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -126,6 +126,13 @@ class PayloadTooLarge(ModelFilesError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class RequestTimeout(ModelFilesError):
+    """An upload body stopped arriving for longer than the idle timeout (408)."""
+
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class RangeNotSatisfiable(ModelFilesError):
     """A ``Range`` header asks for bytes the file does not have (416)."""
 

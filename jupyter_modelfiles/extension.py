@@ -17,6 +17,7 @@ from traitlets import Float, Int, List, Unicode, default, validate
 from . import defaults
 from ._version import __version__
 from .catalog.service import Catalog
+from .downloads.destinations import DEFAULT_DENY, DestinationPolicy
 from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
@@ -54,9 +55,27 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError("max_upload_size must be positive")
         return int(proposal["value"])
 
+    upload_idle_timeout = Float(
+        defaults.UPLOAD_IDLE_TIMEOUT,
+        help="Seconds an upload body may send nothing before it is dropped with 408 "
+        "(a stalled or deliberately slow client); 0 means never.",
+    ).tag(config=True)
+
+    @validate("upload_idle_timeout")
+    def _check_upload_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("upload_idle_timeout must be 0 (never) or positive")
+        return float(proposal["value"])
+
     signed_url_default_expiry_hours = Float(
         defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
         help="Lifetime of a signed file URL when the request names no expiry.",
+    ).tag(config=True)
+
+    batch_output_expiry_hours = Float(
+        defaults.BATCH_OUTPUT_EXPIRY_HOURS,
+        help="Lifetime of a batch_output file that names no expiry (Novita gives output files "
+        "an expires_at); 0 keeps them forever.",
     ).tag(config=True)
 
     signed_url_max_expiry_hours = Float(
@@ -131,6 +150,39 @@ class ModelFilesApp(ExtensionApp):
         config=True
     )
 
+    download_give_up_after = Float(
+        180.0,
+        help="Seconds a download may go without receiving any data, retries included, before "
+        "it fails (an origin that accepts connections and never answers).",
+    ).tag(config=True)
+
+    @validate("download_give_up_after")
+    def _check_give_up_after(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise ValueError("download_give_up_after must be > 0 seconds")
+        return float(proposal["value"])
+
+    download_allow = List(
+        Unicode(),
+        help="Host names (a name covers its subdomains) and CIDR ranges downloads may come "
+        "from, checked on the first URL and every redirect, on the resolved addresses. Empty "
+        "(the default) allows every destination download_deny does not deny.",
+    ).tag(config=True)
+
+    download_deny = List(
+        Unicode(),
+        list(DEFAULT_DENY),
+        help="Host names and CIDR ranges downloads may never come from (wins over "
+        "download_allow). Default: the link-local ranges 169.254.0.0/16 and fe80::/10. The "
+        "Jupyter server's own address and port are always denied.",
+    ).tag(config=True)
+
+    @validate("download_allow", "download_deny")
+    def _check_destinations(self, proposal: dict[str, Any]) -> list[str]:
+        name = proposal["trait"].name
+        DestinationPolicy(**{name.removeprefix("download_"): proposal["value"]})
+        return list(proposal["value"])
+
     @validate("max_concurrent_downloads", "connections_per_download")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 1:
@@ -194,6 +246,7 @@ class ModelFilesApp(ExtensionApp):
             max_upload_size=self.max_upload_size,
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
+            batch_output_expiry_hours=self.batch_output_expiry_hours,
         )
         downloads = DownloadManager(
             db,
@@ -203,6 +256,12 @@ class ModelFilesApp(ExtensionApp):
             connections=self.connections_per_download,
             stall_timeout=self.download_stall_timeout,
             rate_limit=self.download_rate_limit or None,
+            give_up_after=self.download_give_up_after,
+            destinations=DestinationPolicy(
+                self.download_allow,
+                self.download_deny,
+                server_port=lambda: self.serverapp.port if self.serverapp else None,  # once bound
+            ),
             team=team.transfers if team is not None else None,
         )
 
@@ -243,6 +302,7 @@ class ModelFilesApp(ExtensionApp):
             catalog=catalog,
         )
         self.settings["modelfiles"] = self.services
+        self.settings["modelfiles_upload_idle_timeout"] = self.upload_idle_timeout
         os.environ["JUPYTER_MODELFILES_ROOT"] = str(root)
         # Kernels and terminals started by this server inherit these (client discovery).
         serverapp = self.serverapp

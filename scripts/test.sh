@@ -1,24 +1,16 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine and run the whole test suite: ruff, mypy, eslint,
-# prettier, jest, pytest. System packages (Chromium for the browser tests, PostgreSQL for the
-# team-mode tests) are installed with apt-get when missing; configurable-http-proxy (JupyterHub's
-# proxy) with npm into .test-tools.
+# prettier, jest, the wheel check, pytest. System packages (Chromium for the browser tests,
+# PostgreSQL for the team-mode tests, Node.js and npm) are installed with apt-get when missing;
+# configurable-http-proxy (JupyterHub's proxy) with npm into .test-tools.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-need_apt=()
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+source "$ROOT/scripts/need_apt.sh"
+need_apt chromium=chromium
 # Debian keeps initdb/pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin (tests/postgres.py)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = "0" ]; then
-    echo "==> apt-get install ${need_apt[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "==> missing system packages: ${need_apt[*]} (run as root or install them)" >&2
-    exit 1
-  fi
-fi
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt modelfiles-no-initdb=postgresql
+need_node  # jest and the labextension build
 
 source "$ROOT/scripts/bootstrap.sh" test
 cd "$ROOT"
@@ -36,6 +28,10 @@ echo "==> eslint + prettier + jest (labextension)"
 ( cd labextension \
   && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
   && npm run --silent lint:check && npx jest --ci )
+if [ $# -eq 0 ]; then  # whole-suite runs only: it takes a minute or two
+  echo "==> wheel (production labextension only)"
+  python scripts/check_wheel.py
+fi
 echo "==> pytest"
 # pytest exits 5 when it collected no test: that is a failure here too (set -e).
 exec python -m pytest -p no:cacheprovider "$@"

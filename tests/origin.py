@@ -11,7 +11,10 @@ ETag, and a probe ``Range: bytes=0-0``. ``origin.fault(kind, times=n, ...)`` mak
   ``change`` (the file's content and ETag change from this request on; ``size`` may differ).
 
 ``/signed/<name>`` redirects to ``/data/<name>?expires=..&sig=..``; once ``expires`` is past,
-the data URL answers 403 and the client must resolve ``/signed/<name>`` again.
+the data URL answers 403 and the client must resolve ``/signed/<name>`` again. With
+``redirect_to`` set to another origin (another port: the Hub and its CDN), the redirect points
+there. ``/redirect/<name>`` answers 302 to ``redirects[name]`` (any Location, ``file:`` too).
+Each request's ``Authorization`` and ``Host`` headers are recorded.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class Origin:
         self.lock = threading.Lock()
         self.ranges = True
         self.chunked = False  # no Content-Length, chunked body (size unknown to the client)
+        self.redirect_to: Origin | None = None  # /signed/ redirects to this other origin
+        self.redirects: dict[str, str] = {}  # /redirect/<name> -> Location
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,10 +84,13 @@ class Origin:
         with self.lock:
             self.faults.append(Fault(kind, times, probes, params))
 
-    def url(self, name: str, *, signed: bool = False) -> str:
+    @property
+    def base(self) -> str:
         assert self._server is not None
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/{'signed' if signed else 'data'}/{name}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, name: str, *, signed: bool = False) -> str:
+        return f"{self.base}/{'signed' if signed else 'data'}/{name}"
 
     def data_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["range"] != "bytes=0-0"]
@@ -174,7 +182,13 @@ class _Handler(BaseHTTPRequestHandler):
             "range": range_header,
             "status": None,
             "sent": 0,
+            "authorization": self.headers.get("Authorization"),
+            "host": self.headers.get("Host"),
         }
+        if len(segments) == 2 and segments[0] == "redirect" and segments[1] in origin.redirects:
+            record["status"] = 302
+            self._plain(302, headers={"Location": origin.redirects[segments[1]]})
+            return
         origin.requests.append(record)
         if len(segments) != 2 or segments[1] not in origin.files:
             record["status"] = 404
@@ -182,8 +196,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         kind, name = segments
         if kind == "signed":
-            expires = time.time() + origin.signed_ttl
+            target_origin = origin.redirect_to or origin
+            expires = time.time() + target_origin.signed_ttl
             target = f"/data/{name}?expires={expires:.3f}&sig={origin.sign(name, expires)}"
+            if origin.redirect_to is not None:
+                target = origin.redirect_to.base + target
             record["status"] = 302
             self._plain(302, headers={"Location": target})
             return

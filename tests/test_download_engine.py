@@ -80,6 +80,36 @@ def test_plain_download_uses_parallel_ranges_and_verifies(tmp_path: Path, origin
     assert all(r.startswith("bytes=") for r in ranges)
 
 
+def test_one_connection_hashes_from_its_buffers(tmp_path: Path, origin: Origin) -> None:
+    data = origin.add("f", SIZE)
+    download = make(tmp_path, origin.url("f"), sha256=digest(data), connections=1)
+    assert download.run().sha256 == digest(data)
+    assert download.read_back == 0  # no byte was read back from the page cache to hash it
+
+
+def test_slow_single_connection_splits(tmp_path: Path, origin: Origin) -> None:
+    data = origin.add("f", SIZE)
+    origin.rate = 2 * MiB  # per connection
+    download = make(
+        tmp_path, origin.url("f"), sha256=digest(data), split_below=100 * MiB, split_after=0.3
+    )
+    assert download.run().sha256 == digest(data)
+    ranges = [r["range"] for r in origin.data_requests()]
+    assert ranges[0] == f"bytes=0-{SIZE - 1}"  # one connection first, for the whole file
+    assert len(ranges) >= 3  # then the others bisected what was left
+
+
+def test_fast_single_connection_does_not_split(tmp_path: Path, origin: Origin) -> None:
+    data = origin.add("f", SIZE)
+    origin.rate = 2 * MiB
+    download = make(
+        tmp_path, origin.url("f"), sha256=digest(data), split_below=1024, split_after=0.3
+    )
+    assert download.run().sha256 == digest(data)
+    assert [r["range"] for r in origin.data_requests()] == [f"bytes=0-{SIZE - 1}"]
+    assert download.read_back == 0
+
+
 def test_unknown_sha_is_computed(tmp_path: Path, origin: Origin) -> None:
     data = origin.add("f", 1 * MiB + 1)
     result = make(tmp_path, origin.url("f")).run()
@@ -242,6 +272,7 @@ def test_resume_from_journal_rehashes_prefix(tmp_path: Path, origin: Origin) -> 
     origin.requests.clear()
     second = make(tmp_path, origin.url("f"), sha256=digest(data))
     assert second.run().sha256 == digest(data)
+    assert second.read_back >= journal["done"][0][1]  # the journalled prefix, hashed from disk
     fetched = 0
     for r in origin.data_requests():
         first_byte, last_byte = r["range"].removeprefix("bytes=").split("-")

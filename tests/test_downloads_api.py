@@ -275,3 +275,35 @@ async def test_events_and_model_progress_websockets(
     assert (tmp_path / "w.gguf").read_bytes() == data
     for ws in (events, raw, encoded):
         ws.close()
+
+
+async def test_estimated_completion_is_there_from_the_first_report(
+    api: Any, origin: Origin, jp_ws_fetch: Any
+) -> None:
+    """Every report of a downloading job carries estimated_completion, the very first ones
+    included: null only while the size or any byte is still unknown (issue 12, item 11)."""
+    origin.rate = 512 * 1024  # 2 MiB take about 4 s
+    data = origin.add("eta.gguf", 2 * MiB)
+    events = await jp_ws_fetch("modelfiles", "v1", "events")
+    r = await api("POST", "v1/downloads", json={"url": origin.url("eta.gguf"), "sha256": sha(data)})
+    job_id = body(r)["job_id"]
+    reports: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(await asyncio.wait_for(events.read_message(), 20))
+        status = message.get("data", {})
+        if status.get("job_id") != job_id:
+            continue
+        if status["status"] != "downloading":
+            if reports or status["status"] not in ("queued",):
+                break
+            continue
+        reports.append(status)
+        polled = body(await api("GET", f"v1/models/download/status/{job_id}"))
+        if polled["status"] == "downloading":
+            reports.append(polled)
+    events.close()
+    assert reports
+    for report in reports:
+        assert "estimated_completion" in report, report
+        known = report["downloaded_bytes"] > 0 and report["total_size_bytes"] > 0
+        assert (report["estimated_completion"] is not None) == known, report

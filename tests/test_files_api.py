@@ -244,6 +244,10 @@ async def test_truncated_multipart_is_rejected_and_removed(api: Any, modelfiles_
         ("a\x00b.txt", "ab.txt"),
         ("模型 ✓.gguf", "模型 ✓.gguf"),
         ("..", "file"),
+        ("PWN_invoice\u202egpj.exe", "PWN_invoicegpj.exe"),
+        ("a\u2066b\u2069\u200f\u061c.txt", "ab.txt"),
+        ("next\x85line\x9b31m.txt", "nextline31m.txt"),
+        ("sep\u2028\u2029.txt", "sep.txt"),
     ],
 )
 async def test_traversal_and_odd_names_stay_metadata(
@@ -262,6 +266,31 @@ async def test_long_names_are_truncated_to_255_bytes(api: Any) -> None:
     created = body(await upload(api, b"x", filename="é" * 300 + ".jsonl"))
     assert len(created["filename"].encode()) <= 255
     assert created["filename"].endswith(".jsonl")
+
+
+async def test_raw_line_breaks_inside_a_quoted_filename_are_removed(api: Any) -> None:
+    boundary = "rawCRLFboundary"
+    payload = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="report\r\n2024\nfinal.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+        "a,b\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    ctype = f"multipart/form-data; boundary={boundary}"
+    response = await api("POST", "v1/files", body=payload, headers={"Content-Type": ctype})
+    assert response.code == 200
+    assert body(response)["filename"] == "report2024final.csv"
+
+
+async def test_part_headers_over_16_kib_are_refused_even_in_one_read(
+    api: Any, modelfiles_root: Path
+) -> None:
+    response = await upload(api, b"x", filename="n" * 20_000 + ".txt")
+    assert response.code == 400
+    assert "headers are too large" in body(response)["error"]["message"]
+    assert leftovers(modelfiles_root) == []
+    assert body(await api("GET", "v1/files"))["total"] == 0
 
 
 class TestSizeLimit:
@@ -410,3 +439,95 @@ def test_requests_and_downloads_leak_no_sockets(jupyter_process: Any) -> None:
             f"sockets {sockets_before} -> {sockets_after}, fds {fds_before} -> {fds_after}"
         )
         time.sleep(0.2)
+
+
+async def walk_pages(api: Any, params: dict[str, Any], page_size: int) -> tuple[list[str], int]:
+    """Every id by ``page=N`` (the server finds deep pages by keyset), and the total it gave."""
+    ids: list[str] = []
+    page = 0
+    while True:
+        listing = body(
+            await api("GET", "v1/files", params={**params, "page": page, "page_size": page_size})
+        )
+        ids += [f["id"] for f in listing["data"]]
+        total = listing["total"]
+        if not listing["has_more"]:
+            return ids, total
+        page += 1
+
+
+async def walk_cursor(api: Any, params: dict[str, Any], limit: int) -> list[str]:
+    ids: list[str] = []
+    after: dict[str, Any] = {}
+    while True:
+        listing = body(await api("GET", "v1/files", params={**params, "limit": limit, **after}))
+        ids += [f["id"] for f in listing["data"]]
+        if not listing["has_more"]:
+            return ids
+        after = {"after": listing["last_id"]}
+
+
+async def test_deep_pages_cursors_and_totals_agree_under_filters_and_search(api: Any) -> None:
+    ids: list[str] = []
+    purposes: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for i in range(23):
+        purpose = ("batch", "user_data", "fine-tune")[i % 3]
+        name = f"{'alpha' if i % 2 else 'beta'}-{i:02d}.{'jsonl' if i % 4 else 'txt'}"
+        created = body(await upload(api, f"{i}\n".encode(), filename=name, purpose=purpose))
+        ids.append(created["id"])
+        purposes[created["id"]] = purpose
+        names[created["id"]] = name
+    deleted = ids.pop(7)  # a hole in seq, and the counts kept by triggers go down
+    await api("DELETE", f"v1/files/{deleted}")
+
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({}, ids),
+        ({"order": "asc"}, ids),
+        ({"purpose": "batch"}, [i for i in ids if purposes[i] == "batch"]),
+        ({"search": "alpha"}, [i for i in ids if "alpha" in names[i]]),
+        (
+            {"search": "alpha", "purpose": "user_data"},
+            [i for i in ids if "alpha" in names[i] and purposes[i] == "user_data"],
+        ),
+        ({"search": "-1", "order": "asc"}, [i for i in ids if "-1" in names[i]]),
+        (
+            {"mimetypes": "text/plain", "purpose": "fine-tune"},
+            [i for i in ids if names[i].endswith(".txt") and purposes[i] == "fine-tune"],
+        ),
+    ]
+    for params, expected in cases:
+        want = expected if params.get("order") == "asc" else list(reversed(expected))
+        paged, total = await walk_pages(api, params, page_size=4)
+        assert paged == want, params
+        assert total == len(expected), params
+        assert await walk_cursor(api, params, limit=3) == want, params
+        beyond = body(await api("GET", "v1/files", params={**params, "page": 50, "page_size": 4}))
+        assert beyond["data"] == [] and beyond["has_more"] is False
+        assert beyond["total"] == len(expected), params
+
+
+async def test_counts_survive_the_schema_upgrade(tmp_path: Path) -> None:
+    """A state database from before the kept counts gets them from its existing rows."""
+    from jupyter_modelfiles.events import EventBus
+    from jupyter_modelfiles.files.models import ListQuery
+    from jupyter_modelfiles.files.store import SCHEMA, FileStore
+    from jupyter_modelfiles.state import Database
+
+    db = Database(tmp_path / "state.sqlite3")
+    db.migrate("files", SCHEMA[:1])
+    db.run_sync(
+        lambda c: c.executemany(
+            "INSERT INTO files (id, bytes, created_at, filename, purpose, sample_type, source, "
+            "mimetype, sha256) VALUES (?, 1, 0, ?, ?, 'pretrain', 'upload', 'text/plain', '')",
+            [(f"file-{n}", f"old-{n}.txt", "batch" if n < 3 else "user_data") for n in range(5)],
+        )
+    )
+    store = FileStore(tmp_path, db, EventBus())
+    try:
+        assert (await store.list(ListQuery())).total == 5
+        assert (await store.list(ListQuery(purpose="batch"))).total == 3
+        assert (await store.list(ListQuery(sources=["upload", "upload"]))).total == 5
+        assert (await store.list(ListQuery(search="old-4"))).total == 1
+    finally:
+        db.close()

@@ -94,3 +94,17 @@ def test_garbage_is_rejected() -> None:
         parse([b"\x00" * 70_000])
     with pytest.raises(MultipartError):
         parse([b"--" + BOUNDARY + b"XX"])
+
+
+def test_part_headers_over_the_limit_are_refused_in_one_chunk_or_many() -> None:
+    body = body_of({}, b"data", filename="n" * 20_000)
+    with pytest.raises(MultipartError, match="too large"):
+        parse([body])
+    with pytest.raises(MultipartError, match="too large"):
+        parse(split(body, list(range(0, len(body), 1000))))
+
+
+def test_a_raw_line_break_inside_a_quoted_filename_does_not_cut_it() -> None:
+    body = body_of({}, b"data", filename="two\r\nlines\n.txt")
+    parts, complete = parse([body])
+    assert complete and parts == [("file", "twolines.txt", b"data")]

@@ -1,8 +1,9 @@
-"""The catalog's own state: its three SQLite tables and the local copies of model files.
+"""The catalog's own state: its four SQLite tables and the local copies of model files.
 
 ``catalog_custom_models`` (registered by users), ``catalog_known_models`` (definitions of models
-with local files, for offline snapshots) and ``catalog_local_files`` (one row per published part:
-where it is linked and which blob holds its bytes). Where the bytes live on disk is
+with local files, for offline snapshots), ``catalog_local_files`` (one row per published part:
+where it is linked and which blob holds its bytes) and ``catalog_first_seen`` (the stable
+``created`` of models whose source gives none). Where the bytes live on disk is
 :mod:`.local`'s business; this module records them and finds them again.
 
 In team mode a published file in the shared store is also referenced there, in this user's
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..downloads.jobs import Job
 from ..state import Database
 from . import local
-from .models import CatalogModel, FilePart
+from .models import CatalogModel, FilePart, type_problem
 from .shapes import FileState
 
 if TYPE_CHECKING:
@@ -52,12 +54,45 @@ SCHEMA = [
         data TEXT NOT NULL,
         updated_at REAL NOT NULL
     );
+    """,
     """
+    CREATE TABLE catalog_first_seen (
+        id TEXT PRIMARY KEY,
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 
-def _model(row: Any) -> CatalogModel:
-    return CatalogModel.from_json(json.loads(row["data"]))
+log = logging.getLogger(__name__)
+
+#: (table, id) of the bad rows already logged: each is logged once per process.
+_LOGGED: set[tuple[str, str]] = set()
+
+
+def _model(row: Any, table: str) -> CatalogModel | None:
+    """The model a row stores, or ``None`` (logged once) when the row is damaged."""
+    try:
+        model = CatalogModel.from_json(json.loads(row["data"]))
+        problem = type_problem(model)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return model
+    key = (table, str(row["id"]))
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        log.warning(
+            "skipping the damaged row %r of %s (%s); register the model again to replace it",
+            key[1],
+            table,
+            problem,
+        )
+    return None
+
+
+def _models(rows: list[Any], table: str) -> list[CatalogModel]:
+    return [model for model in (_model(row, table) for row in rows) if model is not None]
 
 
 class LocalState:
@@ -75,18 +110,21 @@ class LocalState:
     # -- custom models -------------------------------------------------------------------
     async def custom(self, model_id: str) -> CatalogModel | None:
         row = await self.db.fetchone(
-            "SELECT data FROM catalog_custom_models WHERE id = ?", (model_id,)
+            "SELECT id, data FROM catalog_custom_models WHERE id = ?", (model_id,)
         )
-        return _model(row) if row else None
+        return _model(row, "catalog_custom_models") if row else None
 
     async def customs(self) -> list[CatalogModel]:
-        rows = await self.db.fetchall("SELECT data FROM catalog_custom_models ORDER BY created_at")
-        return [_model(row) for row in rows]
+        rows = await self.db.fetchall(
+            "SELECT id, data FROM catalog_custom_models ORDER BY created_at"
+        )
+        return _models(rows, "catalog_custom_models")
 
     async def insert_custom(self, model: CatalogModel) -> None:
         now = time.time()
         await self.db.execute(
-            "INSERT INTO catalog_custom_models (id, data, created_at, updated_at) "
+            # REPLACE: a damaged row of the same id (hidden by the reads) is repaired
+            "INSERT OR REPLACE INTO catalog_custom_models (id, data, created_at, updated_at) "
             "VALUES (?, ?, ?, ?)",
             (model.id, json.dumps(model.to_json()), now, now),
         )
@@ -103,17 +141,17 @@ class LocalState:
     # -- known models (definitions of models with local files) ---------------------------
     async def known(self, model_id: str) -> CatalogModel | None:
         row = await self.db.fetchone(
-            "SELECT data FROM catalog_known_models WHERE id = ?", (model_id,)
+            "SELECT id, data FROM catalog_known_models WHERE id = ?", (model_id,)
         )
-        return _model(row) if row else None
+        return _model(row, "catalog_known_models") if row else None
 
     async def known_with_files(self) -> list[CatalogModel]:
         """Known models that have at least one local file, by id."""
         rows = await self.db.fetchall(
-            "SELECT k.data FROM catalog_known_models k WHERE EXISTS "
+            "SELECT k.id, k.data FROM catalog_known_models k WHERE EXISTS "
             "(SELECT 1 FROM catalog_local_files f WHERE f.model_id = k.id) ORDER BY k.id"
         )
-        return [_model(row) for row in rows]
+        return _models(rows, "catalog_known_models")
 
     async def remember(self, model: CatalogModel) -> None:
         """Keep the definition of a model with local files (for offline snapshots)."""
@@ -123,6 +161,19 @@ class LocalState:
             "INSERT OR REPLACE INTO catalog_known_models (id, data, updated_at) VALUES (?, ?, ?)",
             (model.id, json.dumps(model.to_json()), time.time()),
         )
+
+    # -- first seen ----------------------------------------------------------------------
+    async def first_seen(self, model_id: str, now: str) -> str:
+        """When the catalog first saw ``model_id`` (``now`` the first time): the stable
+        ``created`` of a model whose source gives none (manifests)."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO catalog_first_seen (id, created) VALUES (?, ?)",
+            (model_id, now),
+        )
+        row = await self.db.fetchone(
+            "SELECT created FROM catalog_first_seen WHERE id = ?", (model_id,)
+        )
+        return str(row["created"]) if row else now
 
     # -- local files ---------------------------------------------------------------------
     def part_local(self, model: CatalogModel, part: FilePart) -> Path | None:

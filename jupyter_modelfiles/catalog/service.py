@@ -9,6 +9,7 @@ loaded model by id (``RuntimeInfo``), and put it in the snapshots.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from .custom import custom_id, new_custom, updated_custom
 from .enrich import Enricher
 from .fetch import Fetcher, choose, parse_hub_url
 from .hub import HubSource
+from .local import cached_hub_models
 from .localstate import LocalState
 from .models import CatalogModel, ModelFileSet
 from .shapes import ACTIVE, FileState
@@ -104,6 +106,8 @@ class Catalog:
         self, model: CatalogModel, states: dict[str, FileState], runtime: RuntimeInfo
     ) -> dict[str, Any]:
         jobs = await self._jobs(model.id)
+        if model.created is None:
+            model.created = await self.state.first_seen(model.id, shapes.now_iso())
         return shapes.snapshot(model, states, jobs, runtime.get(model.id))
 
     # -- listing -------------------------------------------------------------------------
@@ -136,7 +140,12 @@ class Catalog:
             for model in (await self.sources.manifest_models()).values():
                 found.setdefault(model.id, model)
         if source in (None, "local", "hub"):
-            for model in await self.state.known_with_files():
+            local_models = [
+                *await self.state.known_with_files(),
+                # what huggingface_hub itself put in the cache (hf_hub_download...)
+                *await asyncio.to_thread(cached_hub_models, self.hf_cache_dir, self.hub.endpoint),
+            ]
+            for model in local_models:
                 if source in (None, "local") or model.source == source:
                     found.setdefault(model.id, self.enricher.cached(model))
         if source == "hub" or (source is None and search):

@@ -1,16 +1,21 @@
 """The download engine for ONE file: probe, ranged connections, journal, hash, verify, publish.
 
 Blocking and thread based on purpose: it runs off the Jupyter server's event loop (the job
-manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread reads from
-its socket into one reused buffer and writes by offset (``os.pwrite``); one hasher thread
-hashes the contiguous prefix; the coordinating thread fsyncs data, then writes the journal,
-then reports durable progress. See DESIGN.md, "The download engine", for the ten rules.
+manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread only reads
+from its socket into a few reused buffers and hands each full buffer to ONE writer thread
+(:class:`~.hasher.WriteHasher`), which writes it by offset (``os.pwrite``) and hashes the
+contiguous prefix from the same memory; the coordinating thread fsyncs data, then writes the
+journal, then reports durable progress. With ``split_below`` set, a ranged download starts
+with one connection and opens the others only when that one is slower than ``split_below``
+(splitting pays against origins that limit each connection, not on a fast link).
+See DESIGN.md, "The download engine", for the ten rules.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import queue
 import random
 import re
 import shutil
@@ -22,14 +27,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import journal as journal_mod
-from .hasher import PrefixHasher
-from .http import Connection, HTTPClientError, Response, drain
+from .destinations import DestinationPolicy, DestinationRefused
+from .hasher import WriteHasher
+from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
 from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
 
 MiB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+#: ``split_below`` for the standalone CLI: one connection unless it is slower than this
+#: (about 0.8 Gbit/s); then the engine opens the others.
+DEFAULT_SPLIT_BELOW = 100 * MiB
 
 
 @dataclass
@@ -39,6 +48,9 @@ class EngineConfig:
     connections: int = 4
     min_piece: int = MIN_PIECE
     buffer_size: int = MiB
+    buffers_per_connection: int = 2  # one filling from the socket while one is being written
+    split_below: int | None = None  # bytes/s: start with 1 connection, add the rest if slower
+    split_after: float = 1.0  # seconds of one connection measured before deciding to split
     stall_timeout: float = 30.0
     min_speed: int = 1024  # bytes/s averaged over a stall window; slower is a stall (trickle)
     max_attempts: int = 8  # consecutive failed attempts of one range before the file fails
@@ -49,6 +61,8 @@ class EngineConfig:
     max_reresolves: int = 10
     commit_interval: float = 0.5
     rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
+    give_up_after: float = 180.0  # seconds without a byte of data (all retries included)
+    policy: DestinationPolicy | None = None  # where connections may go (None: anywhere)
 
 
 @dataclass
@@ -181,6 +195,7 @@ class FileDownload:
         self.on_progress = on_progress
         self.size: int | None = None
         self.durable = 0
+        self.read_back = 0  # bytes the last attempt hashed back from the page cache
         self._halt = threading.Event()
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
@@ -192,8 +207,11 @@ class FileDownload:
         self._resolve_lock = threading.Lock()
         self._reresolves = 0
         self._force_single = False
+        self._resumable = False  # ranged with a known size: the partial file can be resumed
+        self._last_data = time.monotonic()  # when a byte last arrived (the give-up timer)
+        self._last_problem = "the origin sends no data"
         self._fd = -1
-        self._hasher: PrefixHasher | None = None
+        self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
 
     # -- control from other threads ---------------------------------------------------------
@@ -225,6 +243,7 @@ class FileDownload:
     def run(self) -> DownloadResult:
         """Download, verify and publish; raise DownloadError or Stopped otherwise."""
         self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._last_data = time.monotonic()
         restarts = 0
         while True:
             self._check_stopped()
@@ -238,6 +257,10 @@ class FileDownload:
                 raise DownloadError("the origin serves an empty file; nothing was published")
             try:
                 return self._download(probe)
+            except DownloadError as exc:
+                if exc.no_space:
+                    raise self._out_of_space(exc) from None
+                raise
             except _Restart as restart:
                 restarts += 1
                 if restart.no_ranges:
@@ -259,6 +282,20 @@ class FileDownload:
         except FileNotFoundError:
             pass
 
+    def _out_of_space(self, exc: DownloadError) -> DownloadError:
+        """The disk is full: free the partial file unless the download can resume from it."""
+        if self._resumable and self.durable > 0 and self.partial.exists():
+            return DownloadError(
+                f"{exc.message}; the partial file ({self.durable} bytes done) was kept so the "
+                "download can resume once space is freed (cancel the job to delete it)",
+                no_space=True,
+            )
+        journal_mod.remove(self.journal)
+        self._remove_partial()
+        return DownloadError(
+            f"{exc.message}; the partial file was deleted to free the space", no_space=True
+        )
+
     # -- probe --------------------------------------------------------------------------
     def probe(self) -> ProbeResult:
         """Only the probe (final URL, size, ETag), with retries; team mode keys files by it."""
@@ -279,15 +316,31 @@ class FileDownload:
                     raise DownloadError(
                         f"{retry.message} (gave up after {failures} attempts)"
                     ) from None
-                self._halt.wait(self._delay(failures, retry.retry_after))
+                self._give_up_if_silent(retry.message)
+                self._halt.wait(min(self._delay(failures, retry.retry_after), self._silence_left()))
+                self._give_up_if_silent(retry.message)
+
+    def _silence_left(self) -> float:
+        return max(0.0, self.config.give_up_after - (time.monotonic() - self._last_data))
+
+    def _give_up_if_silent(self, why: str) -> None:
+        """No byte of data for ``give_up_after`` seconds: the file fails, with the last cause."""
+        if self._silence_left() <= 0:
+            raise DownloadError(
+                f"{why}; gave up after {self.config.give_up_after:g} s without receiving data "
+                "(ModelFilesApp.download_give_up_after)"
+            )
 
     def _probe_once(self, url: str) -> ProbeResult:
-        conn = Connection(self.config.stall_timeout)
+        timeout = max(0.1, min(self.config.stall_timeout, self._silence_left()))
+        conn = Connection(timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         headers = {**self.headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}
         try:
             response, final = conn.request_following("GET", url, headers)
+        except DestinationRefused as exc:
+            raise DownloadError(exc.message) from None
         except (HTTPClientError, OSError) as exc:
             self._check_stopped()
             raise _Retry(f"cannot reach the origin: {exc or type(exc).__name__}") from None
@@ -361,22 +414,32 @@ class FileDownload:
         else:
             journal_mod.remove(self.journal)
             self._remove_partial()
-        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
-        hasher: PrefixHasher | None = None
+        self._resumable = ranged
+        self.durable = done.total()  # what a resume would keep if the space check fails
+        if probe.size is not None:
+            self._check_space(probe.size)  # before the partial file exists
+        try:
+            self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._os_error(exc) from None
+        writer: WriteHasher | None = None
         hashed = False
         try:
             if probe.size is not None:
                 self._preallocate(probe.size)
             state = JournalState(self.url, probe.size, probe.etag, probe.last_modified, done.items)
-            journal_mod.save(self.journal, state)
+            try:
+                journal_mod.save(self.journal, state)
+            except OSError as exc:
+                raise self._os_error(exc) from None
             self._written = done.copy()
             self.durable = done.total()
             if self.on_progress:
                 self.on_progress(self.durable, self.size)
-            hasher = PrefixHasher(self._fd)
-            self._hasher = hasher
-            hasher.advance(done.prefix())
-            hasher.start()
+            writer = WriteHasher(self._fd, self._record, self._write_failed)
+            self._writer = writer
+            writer.advance(done.prefix())
+            writer.start()
             if ranged:
                 assert probe.size is not None
                 min_piece = max(cfg.min_piece, cfg.buffer_size)
@@ -398,14 +461,32 @@ class FileDownload:
                         target=self._stream_worker, name="modelfiles-conn", daemon=True
                     )
                 ]
-            for thread in threads:
+            waiting = threads[1:] if ranged and cfg.split_below else []
+            started = [t for t in threads if t not in waiting]
+            for thread in started:
                 thread.start()
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(cfg.commit_interval / max(1, len(threads)))
+            began, base = time.monotonic(), self._written.total()
+            while any(t.is_alive() for t in started):
+                for thread in started:
+                    thread.join(cfg.commit_interval / max(1, len(started)))
                 self._commit(state)
+                try:
+                    self._give_up_if_silent(self._last_problem)
+                except DownloadError as silent:
+                    self._fail(silent)
+                elapsed = time.monotonic() - began
+                if waiting and elapsed >= cfg.split_after and not self._halt.is_set():
+                    rate = (self._written.total() - base) / elapsed
+                    if cfg.split_below is not None and rate < cfg.split_below:
+                        for thread in waiting:
+                            thread.start()
+                        started += waiting
+                    waiting = []
+            writer.drain()
             self._commit(state)
             failure = self._failure
+            if isinstance(failure, DestinationRefused):
+                raise DownloadError(failure.message)
             if failure is not None:
                 if isinstance(failure, _Restart | DownloadError):
                     raise failure
@@ -417,14 +498,16 @@ class FileDownload:
             if size == 0:
                 raise DownloadError("the origin served an empty file; nothing was published")
             os.ftruncate(self._fd, size)
-            hasher.advance(size, final=True)
-            digest = hasher.result()
+            writer.advance(size)
+            digest = writer.finish()
             hashed = True
             os.fsync(self._fd)
         finally:
-            if hasher is not None and not hashed:
-                hasher.stop()
-            self._hasher = None
+            if writer is not None and not hashed:
+                writer.stop()
+            if writer is not None:
+                self.read_back = writer.read_back
+            self._writer = None
             os.close(self._fd)
             self._fd = -1
         if self.expected_sha256 and digest != self.expected_sha256:
@@ -438,8 +521,11 @@ class FileDownload:
         journal_mod.remove(self.journal)
         return DownloadResult(self.dest, size, digest)
 
-    def _preallocate(self, size: int) -> None:
-        allocated = os.fstat(self._fd).st_blocks * 512
+    def _check_space(self, size: int) -> None:
+        try:
+            allocated = self.partial.stat().st_blocks * 512
+        except FileNotFoundError:
+            allocated = 0
         need = max(0, size - allocated)
         free = shutil.disk_usage(self.partial.parent).free
         if need > free:
@@ -448,6 +534,8 @@ class FileDownload:
                 f"{self.partial.parent}",
                 no_space=True,
             )
+
+    def _preallocate(self, size: int) -> None:
         try:
             os.posix_fallocate(self._fd, 0, size)
         except OSError as exc:
@@ -506,22 +594,31 @@ class FileDownload:
         base = min(cfg.backoff_max, cfg.backoff_base * (2 ** (failures - 1)))
         return base * random.uniform(0.5, 1.5)
 
-    def _record(self, start: int, end: int) -> None:
+    def _record(self, start: int, end: int) -> int:
+        """Mark bytes as written (by the writer thread); return the contiguous prefix."""
+        self._last_data = time.monotonic()
         with self._lock:
             self._written.add(start, end)
-            prefix = self._written.prefix()
-        if self._hasher is not None and start <= prefix:
-            self._hasher.advance(prefix)
+            return self._written.prefix()
 
-    def _write(self, view: memoryview, offset: int) -> None:
-        pos = 0
-        try:
-            while pos < len(view):
-                pos += os.pwrite(self._fd, view[pos:], offset + pos)
-        except OSError as exc:
-            if pos:
-                self._record(offset, offset + pos)
-            raise self._os_error(exc) from None
+    def _write_failed(self, exc: OSError) -> None:
+        self._fail(self._os_error(exc))
+
+    def _buffers(self) -> queue.SimpleQueue[memoryview]:
+        """A connection's few reused buffers; the writer puts each back once written."""
+        pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        for _ in range(max(1, self.config.buffers_per_connection)):
+            pool.put(memoryview(bytearray(self.config.buffer_size)))
+        return pool
+
+    def _free_buffer(self, pool: queue.SimpleQueue[memoryview]) -> memoryview | None:
+        """The next buffer the writer has given back, or None once the download halts."""
+        while True:
+            try:
+                return pool.get(timeout=0.05)
+            except queue.Empty:
+                if self._halt.is_set():
+                    return None
 
     def _status_error(self, response: Response, seen_url: str) -> None:
         """Turn a non-data status into a retry, a restart or a final error."""
@@ -545,16 +642,30 @@ class FileDownload:
         raise _Retry(f"the origin answered HTTP {status} {response.reason}")
 
     def _read_into_file(
-        self, response: Response, view: memoryview, offset: int, limit: Callable[[int], int]
+        self,
+        response: Response,
+        pool: queue.SimpleQueue[memoryview],
+        offset: int,
+        limit: Callable[[int], int],
     ) -> int:
-        """Copy the body to the file from ``offset`` until ``limit(pos)`` is 0; return the end."""
+        """Hand the body to the writer from ``offset`` until ``limit(pos)`` is 0; return the end.
+
+        The return value counts bytes handed over; they are recorded as written (and so
+        journalled) only once the writer thread has written them.
+        """
         cfg = self.config
         pos = offset
         window_start, window_bytes = time.monotonic(), 0
-        size = len(view)
+        size = cfg.buffer_size
         while True:
+            if limit(pos) <= 0:
+                return pos
+            view = self._free_buffer(pool)
+            if view is None:
+                return pos
             want = min(size, limit(pos))
             if want <= 0:
+                pool.put(view)
                 return pos
             fill = 0
             try:
@@ -574,15 +685,15 @@ class FileDownload:
                     if self._halt.is_set():
                         break
             except TimeoutError:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise _Retry(f"stalled: no data for {cfg.stall_timeout:g} s") from None
             except HTTPClientError as exc:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise _Retry(f"connection lost: {exc}") from None
             except _Retry:
-                self._flush(view, pos, fill, limit)
+                self._flush(view, pool, pos, fill, limit)
                 raise
-            pos = self._flush(view, pos, fill, limit)
+            pos = self._flush(view, pool, pos, fill, limit)
             if self._limiter is not None:
                 self._limiter.consume(fill, self._halt)
             if self._halt.is_set():
@@ -590,19 +701,29 @@ class FileDownload:
             if fill == 0:
                 return pos
 
-    def _flush(self, view: memoryview, pos: int, fill: int, limit: Callable[[int], int]) -> int:
+    def _flush(
+        self,
+        view: memoryview,
+        pool: queue.SimpleQueue[memoryview],
+        pos: int,
+        fill: int,
+        limit: Callable[[int], int],
+    ) -> int:
+        """Hand ``view[:fill]`` (cut to the piece's current end) to the writer thread."""
         count = min(fill, max(0, limit(pos)))
-        if count:
-            self._write(view[:count], pos)
-            self._record(pos, pos + count)
-        return pos + count
+        writer = self._writer
+        if count and writer is not None:
+            writer.submit(view, pos, count, pool)
+            return pos + count
+        pool.put(view)
+        return pos
 
     # -- connection threads -------------------------------------------------------------
     def _ranged_worker(self, scheduler: Scheduler) -> None:
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
-        view = memoryview(bytearray(self.config.buffer_size))
+        pool = self._buffers()
         failures = 0
         try:
             while not self._halt.is_set():
@@ -611,10 +732,11 @@ class FileDownload:
                     return
                 before = piece.next
                 try:
-                    self._fetch_range(conn, piece, view, scheduler)
+                    self._fetch_range(conn, piece, pool, scheduler)
                     scheduler.finish(piece)
                     failures = 0
                 except _Retry as retry:
+                    self._last_problem = retry.message
                     scheduler.release(piece)
                     if piece.next > before:
                         failures = 0
@@ -639,14 +761,18 @@ class FileDownload:
                 self._conns.discard(conn)
 
     def _fetch_range(
-        self, conn: Connection, piece: Piece, view: memoryview, scheduler: Scheduler
+        self,
+        conn: Connection,
+        piece: Piece,
+        pool: queue.SimpleQueue[memoryview],
+        scheduler: Scheduler,
     ) -> None:
         probe = self._probe
         assert probe is not None and probe.size is not None
         start, end = piece.next, piece.end
         url = self._final_url
         headers = {
-            **self.headers,
+            **headers_for(self.headers, self.url, url),
             "Range": f"bytes={start}-{end - 1}",
             "Accept-Encoding": "identity",
         }
@@ -698,7 +824,7 @@ class FileDownload:
                 piece.next = pos
                 return piece.end - pos
 
-        final = self._read_into_file(response, view, start, limit)
+        final = self._read_into_file(response, pool, start, limit)
         with scheduler.lock:
             piece.next = final
             done = final >= piece.end
@@ -713,12 +839,12 @@ class FileDownload:
 
     def _stream_worker(self) -> None:
         """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
-        view = memoryview(bytearray(self.config.buffer_size))
+        pool = self._buffers()
         try:
-            self._fetch_stream(conn, view)
+            self._fetch_stream(conn, pool)
         except _Retry as retry:
             if not self._halt.is_set():
                 self._fail(_Restart(retry.message, no_ranges=True))
@@ -729,11 +855,11 @@ class FileDownload:
             with self._lock:
                 self._conns.discard(conn)
 
-    def _fetch_stream(self, conn: Connection, view: memoryview) -> None:
+    def _fetch_stream(self, conn: Connection, pool: queue.SimpleQueue[memoryview]) -> None:
         probe = self._probe
         assert probe is not None
         url = self._final_url
-        headers = {**self.headers, "Accept-Encoding": "identity"}
+        headers = {**headers_for(self.headers, self.url, url), "Accept-Encoding": "identity"}
         try:
             response = conn.request("GET", url, headers)
         except TimeoutError:
@@ -751,9 +877,9 @@ class FileDownload:
         total = probe.size if probe.size is not None else length
 
         def limit(pos: int) -> int:
-            return (total - pos) if total is not None else len(view)
+            return (total - pos) if total is not None else self.config.buffer_size
 
-        final = self._read_into_file(response, view, 0, limit)
+        final = self._read_into_file(response, pool, 0, limit)
         if self._halt.is_set():
             return
         if total is not None and final < total:

@@ -1,78 +1,184 @@
-"""SHA-256 of the contiguous prefix of a partial file, in one thread, as the prefix grows."""
+"""The one thread that writes received buffers by offset and hashes the file's prefix.
+
+Connection threads only read from their sockets: each fills one of its few reused buffers and
+hands it here with :meth:`WriteHasher.submit`. This thread ``os.pwrite``\\ s the buffer, records
+the bytes as written, and when the buffer continues the hashed prefix it feeds the same memory
+to SHA-256, so a one-connection download never reads its bytes back. Bytes that land ahead of
+the prefix (other connections' ranges, or a resumed partial file) are hashed later from the
+page cache with ``preadv``, in the gaps between buffers. ``os.pwrite``, ``os.preadv`` and
+``hashlib`` release the GIL, so this runs in parallel with the connections.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
-CHUNK = 4 * 1024 * 1024
+CATCH_UP_CHUNK = 4 * 1024 * 1024
+
+#: ``record(start, end)`` marks bytes as written and returns the new contiguous prefix.
+Record = Callable[[int, int], int]
+#: Called once, from this thread, when a write or a read-back fails.
+OnError = Callable[[OSError], None]
 
 
-class PrefixHasher:
-    """Hashes bytes ``[0, frontier)`` of ``fd`` while writers advance the frontier.
+@dataclass
+class _Item:
+    view: memoryview
+    offset: int
+    count: int
+    home: queue.SimpleQueue[memoryview]
 
-    Reads back from the page cache with ``preadv`` into one reused buffer; ``hashlib`` and
-    ``preadv`` release the GIL, so this runs in parallel with the connections.
-    """
 
-    def __init__(self, fd: int):
+class WriteHasher:
+    """Writes buffers to ``fd`` in submission order; hashes bytes ``[0, size)`` exactly once."""
+
+    def __init__(self, fd: int, record: Record, on_error: OnError):
         self.fd = fd
         self.hashed = 0
-        self._frontier = 0
+        self.read_back = 0  # bytes hashed from the page cache rather than from a buffer
+        self._record = record
+        self._on_error = on_error
+        self._prefix = 0
+        self._items: deque[_Item] = deque()
+        self._busy = False
         self._final = False
         self._stopped = False
-        self._error: BaseException | None = None
+        self._failed = False
+        self._error: OSError | None = None
         self._sha = hashlib.sha256()
+        self._catch_buffer: bytearray | None = None
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="modelfiles-hasher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="modelfiles-writer", daemon=True)
 
+    # -- called by the engine -------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def advance(self, frontier: int, *, final: bool = False) -> None:
+    def advance(self, prefix: int) -> None:
+        """Bytes ``[0, prefix)`` are on disk already (a resumed download): hash them too."""
         with self._cond:
-            if frontier > self._frontier:
-                self._frontier = frontier
-            if final:
-                self._final = True
-            self._cond.notify()
+            self._prefix = max(self._prefix, prefix)
+            self._cond.notify_all()
 
-    def stop(self) -> None:
+    def submit(
+        self, view: memoryview, offset: int, count: int, home: queue.SimpleQueue[memoryview]
+    ) -> None:
+        """Write ``view[:count]`` at ``offset``, then give ``view`` back through ``home``."""
         with self._cond:
-            self._stopped = True
-            self._cond.notify()
-        self._thread.join()
+            if self._failed or self._stopped:
+                home.put(view)
+                return
+            self._items.append(_Item(view, offset, count, home))
+            self._cond.notify_all()
 
-    def result(self) -> str:
-        """Wait for the final frontier to be hashed; return the hex digest."""
+    def drain(self) -> None:
+        """Wait until every submitted buffer is written and recorded (or dropped on failure)."""
+        with self._cond:
+            while (self._items or self._busy) and self._thread.is_alive():
+                self._cond.wait(0.1)
+
+    def finish(self) -> str:
+        """Write what is queued, hash the prefix to its end, stop; return the hex digest."""
+        with self._cond:
+            self._final = True
+            self._cond.notify_all()
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self._sha.hexdigest()
 
+    def stop(self) -> None:
+        """Stop at once; buffers not yet written are dropped (they were never recorded)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        try:
-            while True:
-                with self._cond:
-                    while self.hashed >= self._frontier and not self._final and not self._stopped:
-                        self._cond.wait()
-                    if self._stopped:
-                        return
-                    frontier, final = self._frontier, self._final
-                while self.hashed < frontier:
-                    want = min(CHUNK, frontier - self.hashed)
-                    n = os.preadv(self.fd, [view[:want]], self.hashed)
-                    if n <= 0:
-                        raise OSError(f"short read at {self.hashed} while hashing")
-                    self._sha.update(view[:n])
-                    self.hashed += n
-                    with self._cond:
-                        if self._stopped:
-                            return
-                if final and self.hashed >= self._frontier:
+        while True:
+            with self._cond:
+                while (
+                    not self._items
+                    and not self._stopped
+                    and (self._failed or self.hashed >= self._prefix)
+                    and not self._final
+                ):
+                    self._cond.wait()
+                if self._stopped:
+                    self._return_all()
                     return
-        except BaseException as exc:
+                item = self._items.popleft() if self._items else None
+                self._busy = item is not None
+                if item is None and self._final and (self._failed or self.hashed >= self._prefix):
+                    return
+            if item is not None:
+                try:
+                    if not self._failed:
+                        self._write(item)
+                finally:
+                    item.home.put(item.view)
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
+            elif not self._failed:
+                self._catch_up()
+
+    def _return_all(self) -> None:
+        while self._items:
+            item = self._items.popleft()
+            item.home.put(item.view)
+        self._cond.notify_all()
+
+    def _fail(self, exc: OSError) -> None:
+        with self._cond:
+            self._failed = True
             self._error = exc
+            self._cond.notify_all()
+        self._on_error(exc)
+
+    def _write(self, item: _Item) -> None:
+        view, offset, count = item.view[: item.count], item.offset, item.count
+        done = 0
+        try:
+            while done < count:
+                done += os.pwrite(self.fd, view[done:], offset + done)
+        except OSError as exc:
+            if done:
+                self._set_prefix(self._record(offset, offset + done))
+            self._fail(exc)
+            return
+        if offset == self.hashed:
+            self._sha.update(view)  # from memory: the buffer continues the hashed prefix
+            self.hashed += count
+        self._set_prefix(self._record(offset, offset + count))
+
+    def _set_prefix(self, prefix: int) -> None:
+        with self._cond:
+            self._prefix = max(self._prefix, prefix)
+
+    def _catch_up(self) -> None:
+        """Hash one chunk of bytes written ahead of the prefix, back from the page cache."""
+        want = min(CATCH_UP_CHUNK, self._prefix - self.hashed)
+        if want <= 0:
+            return
+        if self._catch_buffer is None:
+            self._catch_buffer = bytearray(CATCH_UP_CHUNK)
+        buffer = memoryview(self._catch_buffer)[:want]
+        try:
+            n = os.preadv(self.fd, [buffer], self.hashed)
+            if n <= 0:
+                raise OSError(f"short read at byte {self.hashed} while hashing")
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._sha.update(buffer[:n])
+        self.hashed += n
+        self.read_back += n

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -109,6 +109,23 @@ class Job:
     def live(self) -> bool:
         return self.status in LIVE
 
+    def eta(self) -> datetime | None:
+        """When the download should complete: the measured estimate, or, before the speed is
+        measured (the first report), one from the average speed since it started. ``None``
+        while the total size or the speed is unknown (nothing received yet)."""
+        if self.estimated_completion is not None:
+            return self.estimated_completion
+        total, done = self.total_size_bytes, self.downloaded_bytes
+        if not total or self.started_at is None:
+            return None
+        current = now()
+        if done >= total:
+            return current
+        elapsed = (current - self.started_at).total_seconds()
+        if done <= 0 or elapsed <= 0:
+            return None
+        return current + timedelta(seconds=(total - done) * elapsed / done)
+
     def to_status(self) -> dict[str, Any]:
         """LM Studio's job status object (only the fields the seed gives for the status)."""
         out: dict[str, Any] = {
@@ -121,8 +138,7 @@ class Job:
             out["started_at"] = iso(self.started_at)
         if self.status == "downloading":
             out["bytes_per_second"] = self.bytes_per_second
-            if self.estimated_completion is not None:
-                out["estimated_completion"] = iso(self.estimated_completion)
+            out["estimated_completion"] = iso(self.eta())
         if self.status == "completed" and self.completed_at is not None:
             out["completed_at"] = iso(self.completed_at)
         out.update(

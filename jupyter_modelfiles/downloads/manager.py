@@ -28,10 +28,11 @@ from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from .. import defaults
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
+from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
 from .engine import (
     DownloadError,
     DownloadResult,
@@ -205,6 +206,8 @@ class DownloadManager:
         connections: int | None = None,
         stall_timeout: float | None = None,
         rate_limit: int | None = None,
+        give_up_after: float | None = None,
+        destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
         team: SharedTransfers | None = None,
     ):
@@ -227,6 +230,12 @@ class DownloadManager:
             overrides["stall_timeout"] = stall_timeout
         if rate_limit is not None:
             overrides["rate_limit"] = rate_limit or None
+        if give_up_after is not None:
+            overrides["give_up_after"] = give_up_after
+        if destinations is not None:
+            overrides["policy"] = destinations
+        elif base.policy is None:
+            overrides["policy"] = DestinationPolicy()  # link-local ranges denied
         self.engine_config = dataclasses.replace(base, **overrides)
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -261,7 +270,10 @@ class DownloadManager:
         await self._load()
         for job in self._jobs.values():
             if job.status == "queued":
-                await self._save(job)
+                try:
+                    await self._save(job)
+                except Exception as exc:  # a full disk must not stop the queue from running
+                    log.warning("cannot save download job %s: %s", job.job_id, exc)
         self._pump()
 
     async def close(self) -> None:
@@ -318,8 +330,7 @@ class DownloadManager:
     async def submit(self, request: DownloadRequest) -> Job:
         """Queue a download; a live job for the same ``dest`` is joined instead."""
         await self._load()
-        url = request.url
-        _check_url(url)
+        url = await self._check_destination(request.url)
         expected = request.sha256.lower() if request.sha256 else None
         if expected is not None and not _SHA256.match(expected):
             raise InvalidRequest("sha256 must be 64 hexadecimal characters")
@@ -346,10 +357,28 @@ class DownloadManager:
                 headers=dict(request.headers),
             )
             self._jobs[job.job_id] = job
-            await self._save(job)
+            try:
+                await self._save(job)
+            except Exception:
+                del self._jobs[job.job_id]  # not recorded (a full disk): it does not exist
+                raise
         self._publish(job, final=True)
         self._pump()
         return job
+
+    async def _check_destination(self, url: str) -> str:
+        """The URL with its scheme in lower case, once its destination is allowed."""
+        parts = _check_url(url)
+        url = url[: len(parts.scheme)].lower() + url[len(parts.scheme) :]
+        policy = self.engine_config.policy
+        if policy is not None:
+            try:
+                await asyncio.to_thread(policy.check, url)
+            except InvalidHost as exc:
+                raise InvalidRequest(exc.message) from None
+            except DestinationRefused as exc:
+                raise Forbidden(exc.message) from None
+        return url
 
     async def submit_url(
         self,
@@ -384,12 +413,13 @@ class DownloadManager:
             return job
         if job.status not in RUNNING:
             raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
+        previous = job.status
         job.status = "paused"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await self._stop_engine(job_id, "pause")
         job.status = "paused"
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
@@ -400,9 +430,14 @@ class DownloadManager:
             return job
         if job.status not in ("paused", "failed"):
             raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")
+        previous, error = job.status, job.error
         job.status = "queued"
         job.error = None
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception:
+            job.status, job.error = previous, error
+            raise
         self._publish(job, final=True)
         self._pump()
         return job
@@ -414,13 +449,14 @@ class DownloadManager:
             return job
         if job.status == "completed":
             raise Conflict(f"job {job_id} is completed; delete the file instead")
+        previous = job.status
         job.status = "cancelled"
         await self._stop_engine(job_id, "cancel")
         job.status = "cancelled"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await asyncio.to_thread(self._remove_partial_files, job_id)
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
@@ -525,7 +561,16 @@ class DownloadManager:
     async def _run(self, job: Job) -> None:
         job.error = None
         job.started_at = job.started_at or now()
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception as exc:  # a full disk: the job fails now rather than hang
+            job.status = "failed"
+            job.error = f"cannot record the start of the download: {exc}"
+            self._tasks.pop(job.job_id, None)
+            await self._save_durably(job)
+            self._publish(job, final=True)
+            self._pump()
+            return
         self._publish(job, final=True)
         speed = _Speed()
         last_saved = [0.0]
@@ -545,7 +590,10 @@ class DownloadManager:
                 self.events.publish("job", job.job_id, job.to_status())
             if time.monotonic() - last_saved[0] > 1.0:
                 last_saved[0] = time.monotonic()
-                self.db.run_sync(lambda c: self._upsert(c, job))
+                try:
+                    self.db.run_sync(lambda c: self._upsert(c, job))
+                except Exception as exc:  # progress is saved again later; never stop the data
+                    log.warning("cannot save the progress of %s: %s", job.job_id, exc)
 
         began = time.monotonic()
         try:
@@ -589,7 +637,7 @@ class DownloadManager:
                 job.bytes_per_second = 0.0
                 job.estimated_completion = None
             if not self._closing or job.status != "downloading":
-                await self._save(job)
+                await self._save_durably(job)
                 self._publish(job, final=True)
             self._pump()
 
@@ -621,6 +669,29 @@ class DownloadManager:
 
     async def _save(self, job: Job) -> None:
         await self.db.run(lambda c: self._upsert(c, job))
+
+    async def _save_or_undo(self, job: Job, previous: JobStatus) -> None:
+        """Save a command's new status; if it cannot be recorded (a full disk), the job keeps
+        its recorded status (a stopped live job queues again) and the error goes up."""
+        try:
+            await self._save(job)
+        except Exception:
+            job.status = "queued" if previous in RUNNING else previous
+            self._pump()
+            raise
+
+    async def _save_durably(self, job: Job, attempts: int = 8) -> None:
+        """Save a job's outcome, retrying a while (a full disk may be freed meanwhile): a job
+        left ``downloading`` in the database would start again by itself at the next start."""
+        for attempt in range(attempts):
+            try:
+                await self._save(job)
+                return
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    log.error("cannot save download job %s as %s: %s", job.job_id, job.status, exc)
+                    return
+                await asyncio.sleep(min(5.0, 0.25 * 2**attempt))
 
     def _publish(self, job: Job, *, final: bool = False) -> None:
         if self._throttle.allow(job.job_id, final=final):

@@ -1,4 +1,10 @@
-"""File names are metadata only: make a client-supplied name safe to store and to echo."""
+"""File names are metadata only: make a client-supplied name safe to store and to echo.
+
+Removed from every name: C0 and C1 control characters (CR, LF, NEL U+0085, CSI U+009B...),
+the bidirectional controls that can make ``invoice<U+202E>gpj.exe`` display as
+``invoiceexe.jpg`` (U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069) and the line and
+paragraph separators U+2028/U+2029.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ import re
 import unicodedata
 
 MAX_NAME_BYTES = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f"  # C0, DEL, C1
+    "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"  # bidirectional controls
+    "\\u2028\\u2029]"  # line and paragraph separators
+)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -7,6 +7,7 @@ so nothing half-written is ever listed; start-up removes temp files and unrecord
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import mimetypes
 import os
@@ -28,6 +29,7 @@ from .models import (
     FileRecord,
     ListQuery,
     ListResult,
+    count_requests,
     default_sample_type,
 )
 from .names import clean_filename, is_valid_id
@@ -68,12 +70,69 @@ SCHEMA = [
         INSERT INTO files_fts(files_fts, rowid, filename) VALUES ('delete', old.seq, old.filename);
     END;
     """,
+    # v2, listing 100,000 files fast: narrow covering indexes for deep pages (the boundary of a
+    # page is found in the index, the page itself then by seq) and for the LIKE scan of a
+    # search too short for trigrams, and counts per filter value kept by triggers so the
+    # total is a lookup, not a scan.
+    """
+    CREATE INDEX files_live ON files(seq, expires_at);
+    DROP INDEX files_purpose;
+    CREATE INDEX files_purpose ON files(purpose, seq, expires_at);
+    DROP INDEX files_source;
+    CREATE INDEX files_source ON files(source, seq, expires_at);
+    DROP INDEX files_sample_type;
+    CREATE INDEX files_sample_type ON files(sample_type, seq, expires_at);
+    DROP INDEX files_mimetype;
+    CREATE INDEX files_mimetype ON files(mimetype, seq, expires_at);
+    CREATE INDEX files_names ON files(filename, seq, expires_at);
+    CREATE TABLE files_counts (
+        facet TEXT NOT NULL,
+        value TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (facet, value)
+    ) WITHOUT ROWID;
+    INSERT INTO files_counts SELECT 'all', '', COUNT(*) FROM files WHERE true;
+    INSERT INTO files_counts SELECT 'purpose', purpose, COUNT(*) FROM files GROUP BY purpose;
+    INSERT INTO files_counts SELECT 'source', source, COUNT(*) FROM files GROUP BY source;
+    INSERT INTO files_counts
+        SELECT 'sample_type', sample_type, COUNT(*) FROM files GROUP BY sample_type;
+    INSERT INTO files_counts SELECT 'mimetype', mimetype, COUNT(*) FROM files GROUP BY mimetype;
+    CREATE TRIGGER files_counts_insert AFTER INSERT ON files BEGIN
+        INSERT INTO files_counts (facet, value, n) VALUES
+            ('all', '', 1),
+            ('purpose', new.purpose, 1),
+            ('source', new.source, 1),
+            ('sample_type', new.sample_type, 1),
+            ('mimetype', new.mimetype, 1)
+        ON CONFLICT (facet, value) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER files_counts_delete AFTER DELETE ON files BEGIN
+        UPDATE files_counts SET n = n - 1 WHERE (facet, value) IN (
+            VALUES ('all', ''), ('purpose', old.purpose), ('source', old.source),
+                   ('sample_type', old.sample_type), ('mimetype', old.mimetype)
+        );
+    END;
+    CREATE TRIGGER files_counts_update AFTER UPDATE OF purpose, source, sample_type, mimetype
+    ON files BEGIN
+        UPDATE files_counts SET n = n - 1 WHERE (facet, value) IN (
+            VALUES ('purpose', old.purpose), ('source', old.source),
+                   ('sample_type', old.sample_type), ('mimetype', old.mimetype)
+        );
+        INSERT INTO files_counts (facet, value, n) VALUES
+            ('purpose', new.purpose, 1),
+            ('source', new.source, 1),
+            ('sample_type', new.sample_type, 1),
+            ('mimetype', new.mimetype, 1)
+        ON CONFLICT (facet, value) DO UPDATE SET n = n + 1;
+    END;
+    """,
 ]
 
 _COLUMNS = (
     "id, bytes, created_at, filename, purpose, sample_type, source, mimetype, sha256, "
     "num_lines, total_requests, expires_at, status, visibility"
 )
+_FILES_COLUMNS = ", ".join(f"files.{name}" for name in _COLUMNS.split(", "))
 _EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
 LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
 SWEEP_INTERVAL = 60.0
@@ -123,6 +182,7 @@ class FileStore:
         max_upload_size: int = defaults.MAX_UPLOAD_SIZE,
         default_expiry_hours: float = defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
         max_expiry_hours: float = defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
+        batch_output_expiry_hours: float = defaults.BATCH_OUTPUT_EXPIRY_HOURS,
     ):
         self.root = Path(root)
         self.dir = self.root / "files"
@@ -133,6 +193,7 @@ class FileStore:
         self.max_upload_size = max_upload_size
         self.default_expiry_hours = default_expiry_hours
         self.max_expiry_hours = max_expiry_hours
+        self.batch_output_expiry_hours = batch_output_expiry_hours
         self.signer = UrlSigner(self.root / "signing.key")
         db.migrate("files", SCHEMA)
         self._sweeper: asyncio.Task[None] | None = None
@@ -144,10 +205,13 @@ class FileStore:
             raise NotFound(f"no file with id {file_id[:80]!r}")
         return self.dir / file_id[:2] / file_id
 
-    def new_upload(self, content_type: str) -> MultipartUpload:
-        """A parser for one upload request, writing its file part to a fresh temp file."""
+    def new_upload(self, content_type: str, expected_bytes: int | None = None) -> MultipartUpload:
+        """A parser for one upload request, writing its file part to a fresh temp file;
+        ``expected_bytes`` (the declared body size) that cannot fit is refused at once (507)."""
         temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        return MultipartUpload(content_type, temp, self.max_upload_size)
+        return MultipartUpload(
+            content_type, temp, self.max_upload_size, expected_bytes=expected_bytes
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def _remove_leftovers(self) -> None:
@@ -210,7 +274,7 @@ class FileStore:
             fields = upload.fields
             purpose = check_purpose(fields.get("purpose"))
             sample_type = check_sample_type(fields.get("sample_type"), purpose)
-            expires_at = self._expiry_from_fields(fields)
+            expires_at = self._expiry_from_fields(fields) or self._default_expiry(purpose)
         except Exception:
             await asyncio.to_thread(upload.discard)
             raise
@@ -218,6 +282,7 @@ class FileStore:
         temp = upload.file
         filename = upload.filename
         lines = temp.num_lines() if filename.lower().endswith(LINE_FORMATS) else None
+        requests = await self._requests(temp.path, purpose, filename)
         record = FileRecord(
             id=str(uuid.uuid4()),
             bytes=temp.size,
@@ -229,7 +294,7 @@ class FileStore:
             mimetype=guess_mimetype(filename, upload.file_content_type),
             sha256=temp.sha256.hexdigest(),
             num_lines=lines,
-            total_requests=lines if purpose == "batch" and filename.endswith(".jsonl") else None,
+            total_requests=requests,
             expires_at=expires_at,
             visibility=fields.get("visibility") or "workspace",
         )
@@ -256,6 +321,24 @@ class FileStore:
             )
             return int(now + seconds)
         return None
+
+    def _default_expiry(self, purpose: str) -> int | None:
+        """``batch_output`` files expire by default (as Novita's do); others never."""
+        if purpose == "batch_output" and self.batch_output_expiry_hours > 0:
+            return int(time.time() + self.batch_output_expiry_hours * 3600)
+        return None
+
+    @staticmethod
+    async def _requests(path: Path, purpose: str, filename: str) -> int | None:
+        """``metadata.total_requests`` of a batch input (``.jsonl``): its non-blank lines."""
+        if purpose != "batch" or not filename.lower().endswith(".jsonl"):
+            return None
+
+        def count() -> int:
+            with open(path, "rb") as handle:
+                return count_requests(iter(lambda: handle.read(1 << 20), b""))
+
+        return await asyncio.to_thread(count)
 
     async def _insert(self, record: FileRecord) -> FileRecord:
         values = record.__dict__
@@ -313,6 +396,7 @@ class FileStore:
             )
 
         size, digest, lines = await asyncio.to_thread(_move)
+        requests = await self._requests(self.blob_path(file_id), purpose, name)
         record = FileRecord(
             id=file_id,
             bytes=size,
@@ -324,7 +408,8 @@ class FileStore:
             mimetype=guess_mimetype(name, None),
             sha256=digest,
             num_lines=lines,
-            total_requests=lines if purpose == "batch" and name.endswith(".jsonl") else None,
+            total_requests=requests,
+            expires_at=self._default_expiry(purpose),
         )
         return (await self._insert(record)).to_json()
 
@@ -358,7 +443,7 @@ class FileStore:
 
     def _list(self, conn: sqlite3.Connection, q: ListQuery) -> ListResult:
         now = int(time.time())
-        filters: list[str] = []
+        filters: list[str] = []  # conditions on ``files`` columns only
         params: list[Any] = []
         if q.purpose:
             filters.append("purpose = ?")
@@ -371,46 +456,123 @@ class FileStore:
             if values:
                 filters.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
+        match: str | None = None  # an FTS5 trigram phrase (3+ characters)
         if q.search:
             if len(q.search) >= 3:
-                filters.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
-                params.append('"' + q.search.replace('"', '""') + '"')
+                match = '"' + q.search.replace('"', '""') + '"'
             else:
                 escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 filters.append("filename LIKE ? ESCAPE '\\'")
                 params.append(f"%{escaped}%")
-        where = [*filters, "(expires_at IS NULL OR expires_at > ?)"]
-        where_params = [*params, now]
+        # A search is driven by the full-text index in rowid (= seq) order, so the first page
+        # stops after ``size`` matches instead of collecting all of them first.
+        if match is not None:
+            source, key = "files_fts JOIN files ON files.seq = files_fts.rowid", "files_fts.rowid"
+            where = ["files_fts MATCH ?", *filters]
+            where_params: list[Any] = [match, *params]
+        else:
+            source, key = "files", "seq"
+            where, where_params = list(filters), list(params)
+        where.append("(expires_at IS NULL OR expires_at > ?)")
+        where_params.append(now)
         descending = q.order != "asc"
+        direction = "DESC" if descending else "ASC"
         if q.after is not None:
             row = conn.execute("SELECT seq FROM files WHERE id = ?", (q.after,)).fetchone()
             if row is None:
                 raise InvalidRequest(f"'after' names no known file: {q.after[:80]!r}")
-            where.append("seq < ?" if descending else "seq > ?")
+            where.append(f"{key} {'<' if descending else '>'} ?")
             where_params.append(row[0])
         size = q.limit if q.limit is not None else q.page_size
         offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
-        sql = (
-            f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} "
-            f"ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ? OFFSET ?"
-        )
-        rows = conn.execute(sql, [*where_params, size + 1, offset]).fetchall()
-        total = None
-        if q.include_total:
-            # Two index-friendly counts instead of one scan with the expiry condition.
-            filter_sql = " AND ".join(filters) or "1"
-            matching = conn.execute(
-                f"SELECT COUNT(*) FROM files WHERE {filter_sql}", params
-            ).fetchone()[0]
-            expired = conn.execute(
-                f"SELECT COUNT(*) FROM files WHERE {filter_sql} "
-                "AND expires_at IS NOT NULL AND expires_at <= ?",
-                [*params, now],
-            ).fetchone()[0]
-            total = matching - expired
+        if offset:
+            # A deep page: find its first seq by walking a narrow covering index (seq and
+            # expires_at, after the filter column), then read the page itself from that seq
+            # (keyset), instead of stepping over ``offset`` whole table rows.
+            first = conn.execute(
+                f"SELECT seq FROM {source} WHERE {' AND '.join(where)} "
+                f"ORDER BY {key} {direction} LIMIT 1 OFFSET ?",
+                [*where_params, offset],
+            ).fetchone()
+            if first is None:
+                return ListResult(
+                    data=[],
+                    total=self._total(conn, filters, params, match, q, now)
+                    if q.include_total
+                    else None,
+                    has_more=False,
+                )
+            where.append(f"{key} {'<=' if descending else '>='} ?")
+            where_params.append(first[0])
+        rows = conn.execute(
+            f"SELECT {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
+            f"ORDER BY {key} {direction} LIMIT ?",
+            [*where_params, size + 1],
+        ).fetchall()
+        total = self._total(conn, filters, params, match, q, now) if q.include_total else None
         return ListResult(
             data=[_record(r) for r in rows[:size]], total=total, has_more=len(rows) > size
         )
+
+    @staticmethod
+    def _total(
+        conn: sqlite3.Connection,
+        filters: builtins.list[str],
+        params: builtins.list[Any],
+        match: str | None,
+        q: ListQuery,
+        now: int,
+    ) -> int:
+        """Files matching the filters and not expired, without a scan where it can.
+
+        With no search and at most one filtered column, the matching count is a lookup in
+        ``files_counts`` (kept by triggers); a search alone is counted by the full-text index
+        alone. Expired files the sweeper has not removed yet are subtracted, found through
+        the expiry index (only when there is any).
+        """
+        facets = [
+            (column, values)
+            for column, values in (
+                ("purpose", [q.purpose] if q.purpose else []),
+                ("source", q.sources),
+                ("sample_type", q.sample_types),
+                ("mimetype", q.mimetypes),
+            )
+            if values
+        ]
+        conditions, values_all = list(filters), list(params)
+        if match is not None:
+            conditions.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
+            values_all.append(match)
+        if match is not None and not filters:
+            matching = conn.execute(
+                "SELECT COUNT(*) FROM files_fts WHERE files_fts MATCH ?", (match,)
+            ).fetchone()[0]
+        elif match is not None or len(filters) > len(facets) or len(facets) > 1:
+            matching = conn.execute(
+                f"SELECT COUNT(*) FROM files WHERE {' AND '.join(conditions)}", values_all
+            ).fetchone()[0]
+        else:
+            facet, values = facets[0] if facets else ("all", [""])
+            distinct = list(dict.fromkeys(values))  # ``source=a&source=a`` counts a once
+            matching = conn.execute(
+                "SELECT COALESCE(SUM(n), 0) FROM files_counts WHERE facet = ? "
+                f"AND value IN ({', '.join('?' for _ in distinct)})",
+                [facet, *distinct],
+            ).fetchone()[0]
+        expired = 0
+        if conn.execute(
+            "SELECT 1 FROM files INDEXED BY files_expires "
+            "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
+            (now,),
+        ).fetchone():
+            expired = conn.execute(
+                f"SELECT COUNT(*) FROM files INDEXED BY files_expires "
+                f"WHERE {' AND '.join([*conditions, 'expires_at IS NOT NULL'])} "
+                "AND expires_at <= ?",
+                [*values_all, now],
+            ).fetchone()[0]
+        return int(matching) - int(expired)
 
     # -- signed URLs -------------------------------------------------------------------------
     async def signed_url_params(self, file_id: str, expiry_hours: float | None) -> dict[str, Any]:

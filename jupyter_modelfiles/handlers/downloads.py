@@ -56,14 +56,17 @@ class DownloadsHandler(_DownloadsHandler):
     async def post(self) -> None:
         body = self.json_body()
         url = body.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise InvalidRequest("url is required and must be an http:// or https:// URL")
         sha256 = body.get("sha256")
         filename = body.get("filename")
         for name, value in (("sha256", sha256), ("filename", filename)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidRequest(f"{name} must be a non-empty string")
-        purpose = check_purpose(body.get("purpose") or "user_data")
+        purpose = body.get("purpose")
+        if purpose is not None and not isinstance(purpose, str):
+            raise InvalidRequest("purpose must be a string, e.g. 'user_data'")
+        purpose = check_purpose(purpose or "user_data")
         job = await self.downloads.submit_url(
             url, sha256=sha256, filename=filename, purpose=purpose
         )

@@ -19,7 +19,14 @@ from tornado import web
 from tornado.http1connection import HTTP1Connection
 
 from ..defaults import upload_too_large
-from ..errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
+from ..errors import (
+    InvalidRequest,
+    ModelFilesError,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    RequestTimeout,
+)
 from ..files.models import PURPOSES, FileRecord, ListQuery, purposes_payload
 from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
@@ -29,6 +36,8 @@ FLUSH_BYTES = 1 << 20
 MULTIPART_SLACK = 1 << 20
 SMALL_BODY = 1 << 20
 READ_CHUNK = 1 << 20
+UNBOUNDED = 1 << 62
+DRAIN_BYTES = 64 << 20  # read and drop at most this much of a refused body before closing
 _UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -36,18 +45,33 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 @web.stream_request_body
 class FilesHandler(ModelFilesHandler):
-    """``POST v1/files`` (streamed multipart upload) and ``GET v1/files`` (list)."""
+    """``POST v1/files`` (streamed multipart upload) and ``GET v1/files`` (list).
+
+    An upload refused while its body is still arriving (too large, not multipart, malformed)
+    is answered at once, then the rest of the body is read and dropped ("lingering close", up
+    to ``DRAIN_BYTES``), so the client reads the JSON error instead of a connection reset.
+    """
 
     _upload: MultipartUpload | None = None
-    _refusal: web.HTTPError | None = None
+    _refusal: Exception | None = None
     _buffer: bytearray
     _inflight: asyncio.Future[None] | None = None
     _received = 0
+    _limit = 0
     _aborted = False
+    _draining = False
+    _answered = False
+    _drained = 0
+    _declared: int | None = None
+    _idle_timer: asyncio.TimerHandle | None = None
+    _idle_timeout = 0.0
+    _last_data = 0.0
 
     async def prepare(self) -> None:  # type: ignore[override]
         declared = self.request.headers.get("Content-Length")
-        small = declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        small = size is not None and size <= SMALL_BODY
+        self._declared = size
         try:
             await super().prepare()  # authentication and the XSRF check
         except web.HTTPError as refusal:
@@ -55,7 +79,7 @@ class FilesHandler(ModelFilesHandler):
                 raise
             # Let a small body arrive (and be dropped) so the client reads a clean 403
             # from post() instead of a connection reset while it is still sending.
-            self._refusal = refusal
+            self._refuse_after_body(refusal)
             return
         if self.request.method != "POST" or self._finished:
             return
@@ -65,29 +89,140 @@ class FilesHandler(ModelFilesHandler):
         )
         if not allowed:
             if small:
-                self._refusal = web.HTTPError(403)
+                self._refuse_after_body(web.HTTPError(403))
                 return
             raise web.HTTPError(403)
+        self._watch_idle()
         store = self.services.files
-        limit = store.max_upload_size + MULTIPART_SLACK
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(upload_too_large(store.max_upload_size, int(declared)))
+        self._limit = store.max_upload_size + MULTIPART_SLACK
+        # A sized body is bounded by Tornado; a chunked one by data_received, which answers
+        # 413 with a JSON error (Tornado's own check would send an empty 400 and a reset).
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
-            connection.set_max_body_size(limit)
-        self._buffer = bytearray()
-        self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
+            connection.set_max_body_size(UNBOUNDED if size is None else max(size, self._limit))
+        try:
+            if size is not None and size > self._limit:
+                raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
+            self._buffer = bytearray()
+            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""), size)
+        except ModelFilesError as error:
+            if small:
+                self._refuse_after_body(error)
+            elif self._may_linger():
+                self._answer_early(error)
+            else:
+                raise
 
+    @property
+    def _body_complete(self) -> bool:
+        """Whether Tornado has read the whole request body (it resolves this future then)."""
+        future = getattr(self.request, "_body_future", None)
+        return future is not None and future.done()
+
+    def _refuse_after_body(self, error: Exception) -> None:
+        """Answer ``error`` from post(), once the small body is read: the connection stays open."""
+        self._refusal = error
+        self._watch_idle()
+
+    # -- answering before the body has ended -------------------------------------------------
+    def _may_linger(self) -> bool:
+        """Whether a refusal from prepare() can be answered now and the body read after it
+        (not when the client waits for ``100 Continue``: it sends no body after an answer)."""
+        return self.request.headers.get("Expect", "").lower() != "100-continue"
+
+    def _answer_early(self, error: BaseException) -> None:
+        """Send the error now; finish (and keep or close the connection) once the body ends."""
+        self._aborted = True
+        self._draining = not self._body_complete
+        if not self._finished:
+            self.send_error(getattr(error, "status", 500), exc_info=(type(error), error, None))
+
+    def finish(self, chunk: Any = None) -> Any:
+        if not self._draining:
+            return super().finish(chunk)
+        if not self._answered:  # the error response, flushed while the body still arrives
+            self._answered = True
+            if chunk is not None:
+                self.write(chunk)
+            self.set_header("Content-Length", str(sum(map(len, self._write_buffer))))
+            return self.flush()
+        return None  # send_error() calls finish() again: the real one is in _end_drain()
+
+    def _will_close(self) -> bool:
+        """Whether the connection ends with this early answer (the body is not all read)."""
+        if not self._draining:
+            return True
+        rest = None if self._declared is None else self._declared - self._received
+        return rest is not None and rest > DRAIN_BYTES
+
+    def _end_drain(self) -> None:
+        """The refused body has ended (or is given up on): finish the response."""
+        self._draining = False
+        if not self._finished:
+            super().finish()  # Tornado closes the connection if the body was not all read
+
+    # -- the idle-body timeout ---------------------------------------------------------------
+    def _watch_idle(self) -> None:
+        timeout = float(self.settings.get("modelfiles_upload_idle_timeout", 0) or 0)
+        if timeout <= 0 or self._idle_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_timeout = timeout
+        self._last_data = loop.time()
+        self._idle_timer = loop.call_later(timeout, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self._finished or self._body_complete:
+            return
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - self._last_data
+        if quiet < self._idle_timeout:
+            self._idle_timer = loop.call_later(self._idle_timeout - quiet, self._check_idle)
+            return
+        if self._draining:
+            self._end_drain()
+            return
+        error = RequestTimeout(
+            f"the upload sent no data for {self._idle_timeout:g} s and was dropped; "
+            "ModelFilesApp.upload_idle_timeout sets this limit"
+        )
+        task = asyncio.ensure_future(self._abort(error))
+        _CLEANUPS.add(task)
+        task.add_done_callback(_CLEANUPS.discard)
+
+    def _stop_idle_watch(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def on_finish(self) -> None:
+        self._stop_idle_watch()
+        super().on_finish()
+
+    # -- receiving ---------------------------------------------------------------------------
     async def data_received(self, chunk: bytes) -> None:
+        if self._idle_timer is not None:
+            self._last_data = asyncio.get_running_loop().time()
+        if self._draining:
+            self._drained += len(chunk)
+            if self._drained > DRAIN_BYTES:
+                self._end_drain()
+            return
         if self._upload is None or self._aborted or self._finished:
             return
         self._received += len(chunk)
+        if self._received > self._limit:
+            await self._abort(
+                PayloadTooLarge(upload_too_large(self.services.files.max_upload_size)), linger=True
+            )
+            return
         self._buffer += chunk
         if len(self._buffer) >= FLUSH_BYTES:
             try:
                 await self._flush()
             except Exception as error:
-                await self._abort(error)
+                await self._abort(error, linger=True)
 
     async def _flush(self) -> None:
         """Hand the buffered bytes to a worker thread, keeping one write in flight."""
@@ -107,11 +242,17 @@ class FilesHandler(ModelFilesHandler):
             inflight, self._inflight = self._inflight, None
             await inflight
 
-    async def _abort(self, error: BaseException) -> None:
-        """Stop receiving, delete what was written, answer with the error at once."""
+    async def _abort(self, error: BaseException, *, linger: bool = False) -> None:
+        """Stop receiving, delete what was written, answer with the error at once.
+
+        ``linger``: read (and drop) the rest of the body after answering, as far as
+        ``DRAIN_BYTES``, so that a client still sending gets the answer, not a reset.
+        """
         self._aborted = True
         await self._discard()
-        if not self._finished:
+        if linger and isinstance(error, ModelFilesError) and error.status < 500:
+            self._answer_early(error)
+        elif not self._finished:
             self.send_error(getattr(error, "status", 500), exc_info=(type(error), error, None))
 
     async def _discard(self) -> None:
@@ -126,8 +267,16 @@ class FilesHandler(ModelFilesHandler):
             self._inflight = None
         await asyncio.get_running_loop().run_in_executor(_UPLOAD_THREADS, upload.discard)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.method == "POST" and not self._body_complete and self._will_close():
+            # Answered before the body was read, and it will not all be read: the connection
+            # is closed after this response, so a keep-alive client must be told.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
+
     def on_connection_close(self) -> None:
         super().on_connection_close()
+        self._stop_idle_watch()
         if self._upload is not None:
             task = asyncio.ensure_future(self._discard())
             _CLEANUPS.add(task)
@@ -136,6 +285,10 @@ class FilesHandler(ModelFilesHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        self._stop_idle_watch()
+        if self._draining:  # answered while the body arrived; now it has all been read
+            self._end_drain()
+            return
         if self._refusal is not None:
             raise self._refusal
         if self._finished or self._aborted or self._upload is None:
@@ -311,12 +464,12 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             f"unsupported Range {header[:64]!r}; use bytes=START-END",
             headers={"Content-Range": f"bytes */{size}"},
         )
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
+    first, last = _position(match.group(1)), _position(match.group(2))
+    if first is not None:
+        start = first
+        end = min(last, size - 1) if last is not None else size - 1
     else:
-        suffix = int(last)
+        suffix = last or 0
         start, end = max(0, size - suffix), size - 1
         if suffix == 0:
             start = size
@@ -326,6 +479,15 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
+
+
+def _position(digits: str | None) -> int | None:
+    """A byte position of a ``Range`` header; one of more than 20 digits is past any file
+    (Python refuses to convert numbers of over 4,300 digits)."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 def content_disposition(filename: str) -> str:

@@ -17,12 +17,23 @@ JOB_STATUSES = list(STATUSES)
 
 _STATUS_PROPS: dict[str, Schema] = {
     "job_id": {"type": "string"},
-    "status": {"type": "string", "enum": JOB_STATUSES},
+    "status": {
+        "type": "string",
+        "enum": JOB_STATUSES,
+        "description": "LM Studio's downloading, paused, completed and failed; queued (waiting "
+        "for a free slot) and cancelled (stopped for good, partial file removed) are our "
+        "extensions",
+    },
     "downloaded_bytes": {"type": "integer", "minimum": 0},
     "total_size_bytes": {"type": "integer", "minimum": 0},
     "started_at": DATE_TIME,
     "bytes_per_second": {"type": "number", "minimum": 0},
-    "estimated_completion": DATE_TIME,
+    "estimated_completion": {
+        **DATE_TIME,
+        "nullable": True,
+        "description": "Present while downloading, from the first progress report; null only "
+        "while the total size is unknown or no byte has arrived yet",
+    },
     "completed_at": DATE_TIME,
     "error": NULL_STR,
     "model_id": NULL_STR,
@@ -55,7 +66,8 @@ SCHEMAS: dict[str, Schema] = {
     "DownloadJobList": list_of(ref("DownloadJob")),
     "DownloadStatusGroups": {
         "type": "object",
-        "description": "LM Studio's grouping of the jobs by status.",
+        "description": "LM Studio's grouping of the jobs by status (downloading, paused, "
+        "completed, failed), with the groups of our two extra statuses: queued and cancelled.",
         "required": ["downloading", "queued", "paused", "completed", "failed"],
         "properties": {
             group: {"type": "array", "items": ref("DownloadJobStatus")} for group in STATUS_GROUPS
