@@ -189,12 +189,54 @@ class ModelFilesApp(ExtensionApp):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return int(proposal["value"])
 
+    shared_cache_dir = Unicode(
+        "",
+        help="Team mode: a directory every user server mounts (JupyterHub). Model files are "
+        "stored once there (Hub files in the Hugging Face cache layout under hub/, others as "
+        "blobs/<sha256>), and one server transfers each file while the others wait for it. "
+        "Per-user state stays in root_dir. Empty: single-server mode.",
+    ).tag(config=True)
+
+    coordination_url = Unicode(
+        "",
+        help="Team mode across hosts: a postgresql:// URL; PostgreSQL decides which server "
+        "transfers each shared file. Empty with shared_cache_dir set: file locks in the "
+        "shared directory (several servers on ONE host, local disk only).",
+    ).tag(config=True)
+
+    team_admins = List(
+        Unicode(),
+        help="Team mode: user names (JUPYTERHUB_USER of a user server, else the OS user) whose "
+        "deletes remove shared model files even when other users still reference them.",
+    ).tag(config=True)
+
     services: Services | None = None
     _started = False
+
+    def _team(self, root: Path) -> Any:
+        """The team-mode pair (store + coordinator), checked now: a clear error at start."""
+        if not self.shared_cache_dir:
+            if self.coordination_url:
+                raise ValueError("ModelFilesApp.coordination_url needs shared_cache_dir too")
+            return None
+        from .team.setup import start_team
+
+        return start_team(
+            Path(self.shared_cache_dir).expanduser(),
+            self.coordination_url or None,
+            holder=root,
+            admins=list(self.team_admins),
+        )
 
     def initialize_settings(self) -> None:
         root = Path(self.root_dir).expanduser()
         root.mkdir(parents=True, exist_ok=True)
+        team = self._team(root)
+        hf_cache_dir = Path(self.hf_cache_dir).expanduser()
+        if team is not None:
+            # Hub files go to the shared Hugging Face cache; kernels and terminals see it too
+            hf_cache_dir = team.transfers.store.hub_cache
+            os.environ["HF_HUB_CACHE"] = str(hf_cache_dir)
         db = Database(root / "state.sqlite3")
         events = EventBus()
         files = FileStore(
@@ -220,6 +262,7 @@ class ModelFilesApp(ExtensionApp):
                 self.download_deny,
                 server_port=lambda: self.serverapp.port if self.serverapp else None,  # once bound
             ),
+            team=team.transfers if team is not None else None,
         )
 
         async def adopt_into_files_store(job: Job) -> None:
@@ -244,10 +287,11 @@ class ModelFilesApp(ExtensionApp):
             events,
             downloads,
             root,
-            Path(self.hf_cache_dir).expanduser(),
+            hf_cache_dir,
             manifests=list(self.manifests),
             hf_endpoint=self.hf_endpoint,
             hf_token=self.hf_token,
+            team=team,
         )
         self.services = Services(
             db=db,
@@ -268,6 +312,8 @@ class ModelFilesApp(ExtensionApp):
         )
         os.environ["JUPYTER_MODELFILES_TOKEN"] = serverapp.identity_provider.token or ""
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
+        if team is not None:
+            self.log.info("jupyter-modelfiles team mode: %s", team.describe())
         try:
             asyncio.get_running_loop()
         except RuntimeError:

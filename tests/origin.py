@@ -95,6 +95,14 @@ class Origin:
     def data_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["range"] != "bytes=0-0"]
 
+    def bytes_served(self, name: str | None = None) -> int:
+        """Body bytes written to clients (probes excluded), for one file or all."""
+        return sum(
+            r["sent"]
+            for r in self.data_requests()
+            if name is None or r["path"].rsplit("/", 1)[-1] == name
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Origin:
         origin = self
@@ -173,6 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             "path": parts.path,
             "range": range_header,
             "status": None,
+            "sent": 0,
             "authorization": self.headers.get("Authorization"),
             "host": self.headers.get("Host"),
         }
@@ -264,9 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        self._send_body(body, fault)
+        self._send_body(body, fault, record)
 
-    def _send_body(self, body: bytes, fault: Fault | None) -> None:
+    def _send_body(self, body: bytes, fault: Fault | None, record: dict[str, Any]) -> None:
         origin = self.origin
         limit = len(body)
         if fault is not None and fault.kind in ("reset", "stall"):
@@ -285,6 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self.wfile.write(piece)
                 sent += len(piece)
+                record["sent"] = sent
                 if rate:
                     ahead = sent / rate - (time.monotonic() - begun)
                     if ahead > 0:

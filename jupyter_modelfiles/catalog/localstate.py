@@ -5,6 +5,10 @@ with local files, for offline snapshots), ``catalog_local_files`` (one row per p
 where it is linked and which blob holds its bytes) and ``catalog_first_seen`` (the stable
 ``created`` of models whose source gives none). Where the bytes live on disk is
 :mod:`.local`'s business; this module records them and finds them again.
+
+In team mode a published file in the shared store is also referenced there, in this user's
+name: deleting removes this user's link and reference, and the bytes only with the last
+reference (or when this server's user is a team admin).
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..downloads.jobs import Job
 from ..state import Database
 from . import local
 from .models import CatalogModel, FilePart, type_problem
 from .shapes import FileState
+
+if TYPE_CHECKING:
+    from ..team.setup import Team
 
 SCHEMA = [
     """
@@ -91,10 +98,13 @@ def _models(rows: list[Any], table: str) -> list[CatalogModel]:
 class LocalState:
     """Custom and known model definitions, and the model files stored on this machine."""
 
-    def __init__(self, db: Database, models_dir: Path, hf_cache_dir: Path):
+    def __init__(
+        self, db: Database, models_dir: Path, hf_cache_dir: Path, *, team: Team | None = None
+    ):
         self.db = db
         self.models_dir = models_dir
         self.hf_cache_dir = hf_cache_dir
+        self.team = team
         db.migrate("catalog", SCHEMA)
 
     # -- custom models -------------------------------------------------------------------
@@ -187,6 +197,14 @@ class LocalState:
             path = await self.blob_with_sha(part.sha256)
         return path
 
+    async def recorded(self, model_id: str, filename: str) -> bool:
+        """This user has a published copy of ``filename`` of ``model_id`` on record."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM catalog_local_files WHERE model_id = ? AND filename = ?",
+            (model_id, filename),
+        )
+        return row is not None
+
     async def blob_with_sha(self, sha256: str) -> Path | None:
         rows = await self.db.fetchall(
             "SELECT blob FROM catalog_local_files WHERE sha256 = ?", (sha256,)
@@ -229,6 +247,9 @@ class LocalState:
             "(model_id, filename, path, blob, sha256, size, created_at) VALUES (?,?,?,?,?,?,?)",
             (model_id, filename, str(path), str(blob), sha256, size, time.time()),
         )
+        team = self.team
+        if team is not None and team.store.contains(blob):
+            await asyncio.to_thread(team.store.add_reference, blob, team.holder)
 
     async def delete_parts(self, model: CatalogModel, parts: list[FilePart]) -> None:
         """Remove the recorded local copies of ``parts`` (a blob goes with its last link)."""
@@ -250,9 +271,11 @@ class LocalState:
             others = await self.db.fetchone(
                 "SELECT 1 FROM catalog_local_files WHERE blob = ? LIMIT 1", (row["blob"],)
             )
-            await asyncio.to_thread(
-                _remove, Path(row["path"]), None if others else Path(row["blob"])
-            )
+            link, blob = Path(row["path"]), Path(row["blob"])
+            if self.team is not None and self.team.store.contains(blob):
+                await asyncio.to_thread(_remove_shared, self.team, link, blob, bool(others))
+                continue
+            await asyncio.to_thread(_remove, link, None if others else blob)
 
 
 def _remove(link: Path, blob: Path | None) -> None:
@@ -260,3 +283,19 @@ def _remove(link: Path, blob: Path | None) -> None:
         link.unlink()
     if blob is not None and blob.exists() and blob != link:
         blob.unlink()
+
+
+def _remove_shared(team: Team, link: Path, blob: Path, used_here: bool) -> None:
+    """This user's link and reference go; the bytes with the last reference, or by an admin."""
+    store = team.store
+    if used_here:  # another model of this user still uses the blob: keep the reference
+        if not store.contains(link):
+            _remove(link, None)
+        return
+    remaining = store.remove_reference(blob, team.holder)
+    if remaining == 0 or team.is_admin:
+        if link != blob and (link.is_symlink() or link.exists()):
+            link.unlink()
+        store.remove_published(blob)
+    elif not store.contains(link):  # a shared Hub snapshot link stays for the others
+        _remove(link, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..downloads.jobs import RUNNING, Job
@@ -30,6 +30,9 @@ from .localstate import LocalState
 from .models import CatalogModel, ModelFileSet
 from .shapes import ACTIVE, FileState
 from .sources import Sources
+
+if TYPE_CHECKING:
+    from ..team.setup import Team
 
 #: The runtime's info of each loaded model, by model id (``RuntimeManager.loaded()``).
 RuntimeInfo = Mapping[str, Mapping[str, Any]]
@@ -52,13 +55,14 @@ class Catalog:
         hf_token: str | None = None,
         *,
         manifest_ttl: float = 60.0,
+        team: Team | None = None,
     ):
         self.events = events
         self.downloads = downloads
         self.root_dir = Path(root_dir)
         self.models_dir = self.root_dir / "models"
         self.hf_cache_dir = Path(hf_cache_dir).expanduser()
-        self.state = LocalState(db, self.models_dir, self.hf_cache_dir)
+        self.state = LocalState(db, self.models_dir, self.hf_cache_dir, team=team)
         hub = HubSource(hf_endpoint, hf_token)
         self.sources = Sources(self.state, hub, list(manifests or []), manifest_ttl)
         self.enricher = Enricher(self.state, hub)

@@ -297,6 +297,10 @@ class FileDownload:
         )
 
     # -- probe --------------------------------------------------------------------------
+    def probe(self) -> ProbeResult:
+        """Only the probe (final URL, size, ETag), with retries; team mode keys files by it."""
+        return self._probe_with_retries()
+
     def _probe_with_retries(self) -> ProbeResult:
         failures = 0
         while True:

@@ -5,6 +5,10 @@ thread (the engine starts its own connection and hasher threads), so the server'
 only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
 progress (bytes durably written) at most ~10 times a second per job. Every change also bumps
 the job's ``version`` (see :func:`.jobs.next_version`), so clients order replies and events.
+
+Team mode: a job marked shared runs through :class:`~.shared.SharedTransfers` (``_execute``),
+which may complete it from the shared store or from another server's transfer; the engine is
+reached through :class:`_ThreadRunner` only, the seam for running it elsewhere.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
-from .engine import DownloadError, EngineConfig, FileDownload, Stopped
+from .engine import (
+    DownloadError,
+    DownloadResult,
+    EngineConfig,
+    FileDownload,
+    ProbeResult,
+    Stopped,
+)
 from .jobs import (
     RUNNING,
     STATUS_GROUPS,
@@ -43,6 +54,7 @@ from .jobs import (
     new_job_id,
     now,
 )
+from .shared import Progress, SharedTransfers, is_shared
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +211,11 @@ class DownloadManager:
         give_up_after: float | None = None,
         destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
+        team: SharedTransfers | None = None,
     ):
         """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
-        same fields of ``engine_config``; the config passed in is copied, never changed."""
+        same fields of ``engine_config``; the config passed in is copied, never changed.
+        ``team``: team mode (shared store + coordinator) for jobs marked shared."""
         self.db = db
         self.events = events
         self.partial_dir = Path(partial_dir)
@@ -229,6 +243,8 @@ class DownloadManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engines: dict[str, FileDownload] = {}
         self._hooks: dict[str, Hook] = {}
+        self.team = team
+        self._stops: dict[str, asyncio.Event] = {}  # shared jobs waiting on another server
         self._throttle = Throttle(0.1)
         self._lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(
@@ -267,10 +283,14 @@ class DownloadManager:
         self._closing = True
         for engine in list(self._engines.values()):
             engine.stop("close")
+        for stop in self._stops.values():
+            stop.set()
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=15)
         self._executor.shutdown(wait=False)
+        if self.team is not None:
+            await self.team.close()
 
     def register_hook(self, name: str, fn: Hook) -> None:
         """``fn(job)`` runs after the file is published, before the job is ``completed``."""
@@ -562,12 +582,13 @@ class DownloadManager:
         engine = self._engines.get(job_id)
         if engine is not None:
             engine.stop(reason)
+        if job_id in self._stops:
+            self._stops[job_id].set()
         task = self._tasks.get(job_id)
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait([task], timeout=30)
 
     async def _run(self, job: Job) -> None:
-        loop = asyncio.get_running_loop()
         job.error = None
         job.started_at = job.started_at or now()
         try:
@@ -581,7 +602,6 @@ class DownloadManager:
             self._pump()
             return
         self._publish(job, final=True)
-        part, journal = self._partial_paths(job.job_id)
         speed = _Speed()
         last_saved = [0.0]
 
@@ -606,23 +626,9 @@ class DownloadManager:
                 except Exception as exc:  # progress is saved again later; never stop the data
                     log.warning("cannot save the progress of %s: %s", job.job_id, exc)
 
-        engine = FileDownload(
-            job.url,
-            job.dest,
-            part,
-            journal,
-            sha256=job.expected_sha256,
-            size=job.expected_size,
-            headers=job.headers,
-            config=EngineConfig(**vars(self.engine_config)),
-            on_progress=on_progress,
-        )
-        self._engines[job.job_id] = engine
-        if job.status != "downloading":
-            engine.stop(job.status)  # paused or cancelled before the engine existed
         began = time.monotonic()
         try:
-            result = await loop.run_in_executor(self._executor, engine.run)
+            result = await self._execute(job, on_progress)
         except Stopped:
             job.active_seconds += time.monotonic() - began
             return  # pause/cancel/close set the status themselves
@@ -637,7 +643,7 @@ class DownloadManager:
             job.error = f"unexpected error: {exc}"
         else:
             job.active_seconds += time.monotonic() - began
-            job.sha256 = result.sha256
+            job.sha256 = result.sha256 or job.sha256
             job.downloaded_bytes = job.total_size_bytes = result.size
             job.error = None
             hook_failed = False
@@ -665,6 +671,24 @@ class DownloadManager:
                 await self._save_durably(job)
                 self._publish(job, final=True)
             self._pump()
+
+    async def _execute(self, job: Job, on_progress: Progress) -> DownloadResult:
+        """The engine run of ``job``; in team mode a shared job goes through the team
+        (which may complete it from the store or another server's transfer)."""
+        runner = _ThreadRunner(self, job)
+        if self.team is not None and is_shared(job):
+            stop = self._stops.setdefault(job.job_id, asyncio.Event())
+            if job.status != "downloading":
+                stop.set()
+            try:
+                shared = await self.team.run(job, runner, on_progress, stop)
+            finally:
+                self._stops.pop(job.job_id, None)
+            if shared is not None:
+                job.dest = shared.path
+                return shared
+        part, journal = self._partial_paths(job.job_id)
+        return await runner.download(part, journal, job.dest, on_progress)
 
     # -- persistence and events ----------------------------------------------------------
     def _upsert(self, conn: sqlite3.Connection, job: Job) -> None:
@@ -704,3 +728,52 @@ class DownloadManager:
         job.touch()
         if self._throttle.allow(job.job_id, final=final):
             self.events.publish("job", job.job_id, job.to_status())
+
+
+class _ThreadRunner:
+    """Runs a job's engine in the manager's worker threads (``shared.EngineRunner``)."""
+
+    def __init__(self, manager: DownloadManager, job: Job) -> None:
+        self.manager = manager
+        self.job = job
+
+    def _engine(
+        self, partial: Path, journal: Path, dest: Path, on_progress: Progress | None
+    ) -> FileDownload:
+        job = self.job
+        engine = FileDownload(
+            job.url,
+            dest,
+            partial,
+            journal,
+            sha256=job.expected_sha256,
+            size=job.expected_size,
+            headers=job.headers,
+            config=EngineConfig(**vars(self.manager.engine_config)),
+            on_progress=on_progress,
+        )
+        self.manager._engines[job.job_id] = engine
+        if job.status != "downloading":
+            engine.stop(job.status)  # paused or cancelled before the engine existed
+        return engine
+
+    async def _in_thread(self, engine: FileDownload, work: Callable[[], Any]) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.manager._executor, work)
+        finally:
+            if self.manager._engines.get(self.job.job_id) is engine:
+                del self.manager._engines[self.job.job_id]
+
+    async def probe(self) -> ProbeResult:
+        part, journal = self.manager._partial_paths(self.job.job_id)
+        engine = self._engine(part, journal, self.job.dest, None)
+        result: ProbeResult = await self._in_thread(engine, engine.probe)
+        return result
+
+    async def download(
+        self, partial: Path, journal: Path, dest: Path, on_progress: Progress
+    ) -> DownloadResult:
+        engine = self._engine(partial, journal, dest, on_progress)
+        result: DownloadResult = await self._in_thread(engine, engine.run)
+        return result

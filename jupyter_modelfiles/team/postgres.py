@@ -188,7 +188,7 @@ class PostgresCoordinator(Coordinator):
                 f"the coordination database {redact_url(self.url)} refused to set up the "
                 f"shared_transfers table: {error.diag.message_primary or error}. The role needs "
                 "CREATE on its schema the first time (or an admin creates the table), then "
-                "SELECT, INSERT and UPDATE on it."
+                "SELECT, INSERT, UPDATE and DELETE on it."
             ) from None
         self._tasks = [
             asyncio.create_task(self._listen(), name="modelfiles-team-listen"),
@@ -327,6 +327,11 @@ class PostgresCoordinator(Coordinator):
     async def records(self) -> list[TransferRecord]:
         rows = await self._execute(f"SELECT {COLUMNS} FROM shared_transfers ORDER BY key")
         return [self._record(row) for row in rows]
+
+    async def forget(self, key: ContentKey) -> None:
+        await self._execute(
+            "DELETE FROM shared_transfers WHERE key = %s AND status = 'done'", (str(key),)
+        )
 
     # -- claims ------------------------------------------------------------------------------
 
