@@ -101,9 +101,15 @@ class Bench:
     def sidebar(self, source: Path) -> None:
         panel = self.page.locator("#jp-modelfiles-sidebar")
         panel.locator(".jp-ModelFiles-fileinput").set_input_files(str(source))
-        panel.locator('.jp-ModelFiles-upload[data-status="done"]', has_text=source.name).wait_for(
-            timeout=900_000
+        self.page.wait_for_function(
+            "(name) => [...document.querySelectorAll('.jp-ModelFiles-upload')].some(el =>"
+            " el.dataset.status !== 'uploading' && el.textContent.includes(name))",
+            arg=source.name,
+            timeout=900_000,
+            polling=20,
         )
+        row = panel.locator(".jp-ModelFiles-upload", has_text=source.name)
+        assert row.get_attribute("data-status") == "done", row.inner_text()
 
     def widget(self, source: Path) -> None:
         control = self.page.locator(".modelfiles-upload").first

@@ -54,7 +54,8 @@ class FilesHandler(ModelFilesHandler):
 
     _upload: MultipartUpload | None = None
     _refusal: Exception | None = None
-    _buffer: bytearray
+    _buffer: list[bytes]  # received chunks not yet handed to the writer, joined once
+    _buffered = 0
     _inflight: asyncio.Future[None] | None = None
     _received = 0
     _limit = 0
@@ -103,7 +104,7 @@ class FilesHandler(ModelFilesHandler):
         try:
             if size is not None and size > self._limit:
                 raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
-            self._buffer = bytearray()
+            self._buffer = []
             self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
         except ModelFilesError as error:
             if small:
@@ -217,8 +218,9 @@ class FilesHandler(ModelFilesHandler):
                 PayloadTooLarge(upload_too_large(self.services.files.max_upload_size)), linger=True
             )
             return
-        self._buffer += chunk
-        if len(self._buffer) >= FLUSH_BYTES:
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= FLUSH_BYTES:
             try:
                 await self._flush()
             except Exception as error:
@@ -231,8 +233,9 @@ class FilesHandler(ModelFilesHandler):
             inflight, self._inflight = self._inflight, None
             await inflight
         if self._buffer:
-            data = bytes(self._buffer)
+            data = b"".join(self._buffer)
             self._buffer.clear()
+            self._buffered = 0
             loop = asyncio.get_running_loop()
             self._inflight = loop.run_in_executor(_UPLOAD_THREADS, self._upload.feed, data)
 
