@@ -13,7 +13,8 @@ Each upload is timed from the moment it starts until the server's answer is seen
 row and the widget turn "done"; for JupyterLab's upload, the file has its full size on disk);
 the modelfiles uploads are checked against the file's SHA-256. Before each upload the page cache
 is flushed (``sync``) so that one contestant's writeback does not slow the next. Prints MiB/s,
-the ratio to curl, and the load average (the machine may be shared).
+the ratio to curl, the CPU seconds of the server (with its kernel) and of the client side (curl,
+this process, Chromium and its driver), and the load average (the machine may be shared).
 
 Usage: python benchmarks/bench_upload.py [--sizes-mib 64,1024] [--no-contents]
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import psutil
 from _common import PeakRss, mib
 
 from jupyter_modelfiles.client import ModelFilesClient
@@ -54,6 +57,33 @@ def make_file(path: Path, size: int) -> str:
 
 def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU seconds of the server (the lab and its kernel) and of the client side: this process,
+    its reaped children (curl) and its other descendants (the Playwright driver, Chromium)."""
+
+    def __init__(self, server_pid: int):
+        self.server = psutil.Process(server_pid)
+        self.me = psutil.Process()
+
+    def sample(self) -> tuple[float, float]:
+        servers = [self.server, *self.server.children(recursive=True)]
+        pids = {process.pid for process in servers}
+        clients = [self.me, *(p for p in self.me.children(recursive=True) if p.pid not in pids)]
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return _cpu(servers), _cpu(clients) + reaped.ru_utime + reaped.ru_stime
 
 
 class Bench:
@@ -196,10 +226,13 @@ def run(bench: Bench, size: int, contents: bool) -> None:
         os.link(source, named)
         bench.show(sidebar=tag != "jlab")
         os.sync()
+        meter = CpuMeter(bench.lab.process.pid)
         with PeakRss(bench.lab.process.pid) as rss:
+            server_cpu, client_cpu = meter.sample()
             start = time.perf_counter()
             upload(named)
             seconds = time.perf_counter() - start
+            server_after, client_after = meter.sample()
         if ours:
             record = bench.stored(named.name)
             assert record["sha256"] == expected and record["bytes"] == size, record
@@ -211,6 +244,8 @@ def run(bench: Bench, size: int, contents: bool) -> None:
         print(
             f"  {title:<46} {seconds:7.2f} s {size / seconds / (1 << 20):7.1f} MiB/s"
             f"  {curl_seconds / seconds:5.2f}x curl"
+            f"  CPU-s server {server_after - server_cpu:5.2f}"
+            f" client {client_after - client_cpu:5.2f}"
             f"  server peak RSS +{mib(rss.peak - rss.baseline)}  load {load()}",
             flush=True,
         )
