@@ -1,4 +1,5 @@
-"""Write-behind of uploads: the writeback follows the writes, the bytes stay exact."""
+"""Uploads on disk: the writeback follows the writes, the bytes stay exact, lines counted only
+where they are used."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from jupyter_modelfiles.files.upload import TempFile
+from jupyter_modelfiles.files.upload import MultipartUpload, TempFile
 from jupyter_modelfiles.files.writeback import WriteBehind
 
 WINDOW = 64 * 1024
@@ -49,3 +50,18 @@ def test_a_descriptor_without_writeback_turns_it_off_and_raises_nothing() -> Non
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_only_line_formats_have_their_lines_counted(tmp_path: Path) -> None:
+    for name, counted in (("rows.jsonl", True), ("notes.TXT", True), ("weights.bin", False)):
+        upload = MultipartUpload("multipart/form-data; boundary=B", tmp_path / name, 1 << 20)
+        upload.feed(
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="'
+            + name.encode()
+            + b'"\r\n\r\na\nb\nc\r\n--B--\r\n'
+        )
+        upload.finish()
+        assert upload.file is not None and upload.file.count_lines is counted
+        if counted:
+            assert upload.file.num_lines() == 3
+        upload.discard()

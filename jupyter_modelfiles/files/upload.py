@@ -20,6 +20,8 @@ from .writeback import WriteBehind
 
 MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
+#: Files whose lines are counted (``num_lines``); other uploads skip the count (0.4 CPU-s a GiB).
+LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
 
 
 class TempFile:
@@ -29,8 +31,9 @@ class TempFile:
     :meth:`commit` has little left to write.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, count_lines: bool = True):
         self.path = path
+        self.count_lines = count_lines
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -44,13 +47,15 @@ class TempFile:
             written = os.write(self._fd, view)
             view = view[written:]
         self.sha256.update(data)
-        self.newlines += data.count(b"\n")
+        if self.count_lines:
+            self.newlines += data.count(b"\n")
         if data:
             self.last_byte = data[-1:]
         self.size += len(data)
         self._behind.advance(self.size)
 
     def num_lines(self) -> int:
+        assert self.count_lines, "the lines of this file were not counted"
         if self.size == 0:
             return 0
         return self.newlines + (0 if self.last_byte == b"\n" else 1)
@@ -137,7 +142,9 @@ class MultipartUpload:
                 raise InvalidRequest("the multipart body has more than one 'file' part")
             self.filename = clean_filename(headers.filename)
             self.file_content_type = headers.content_type
-            self.file = TempFile(self.temp_path)
+            self.file = TempFile(
+                self.temp_path, count_lines=self.filename.lower().endswith(LINE_FORMATS)
+            )
 
     def _on_part_data(self, data: bytes) -> None:
         if self._part_is_file:
