@@ -39,7 +39,13 @@ import psutil
 from _common import PeakRss, mib
 
 from jupyter_modelfiles.client import ModelFilesClient
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LabProcess, _ensure_built
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LabProcess,
+    _ensure_built,
+    run_notebook,
+)
 
 Upload = Callable[[Path], None]
 
@@ -176,24 +182,12 @@ class Bench:
         )
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
         nbformat.write(notebook, self.lab.workdir / "notebooks" / "upload.ipynb")
-        page = self.page
-        page.goto(f"{self.lab.url}lab/tree/upload.ipynb?token={self.lab.token}")
-        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-        page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-        select = page.locator(".jp-Dialog button", has_text="Select")
-        try:  # JupyterLab may ask which kernel to start
-            select.wait_for(timeout=10_000)
-            select.click()
-        except Exception:
-            pass
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-            timeout=120_000
-        )
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        page.locator(".modelfiles-upload").first.wait_for(timeout=60_000)
+        run_notebook(self.page, self.lab, "upload.ipynb")
+        self.page.locator(".modelfiles-upload").first.wait_for(timeout=60_000)
         self.show(sidebar=True)
-        page.locator("#jp-modelfiles-sidebar .jp-ModelFiles-conn-open").wait_for(timeout=30_000)
+        self.page.locator("#jp-modelfiles-sidebar .jp-ModelFiles-conn-open").wait_for(
+            timeout=30_000
+        )
 
     def show(self, sidebar: bool) -> None:
         """The sidebar and the file browser share the left area: show the one in use."""

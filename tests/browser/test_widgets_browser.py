@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from ..origin import Origin, running_origin
-from .conftest import LabProcess, _ensure_built
+from .conftest import LabProcess, _ensure_built, run_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -94,18 +94,7 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{widget_lab.url}lab/tree/widgets.ipynb?token={widget_lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-    select = page.locator(".jp-Dialog button", has_text="Select")
-    try:  # JupyterLab may ask which kernel to start
-        select.wait_for(timeout=10_000)
-        select.click()
-    except Exception:
-        pass
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    run_notebook(page, widget_lab, "widgets.ipynb")
 
     # The download bar (second cell) renders, moves, and turns green.
     bar = page.locator(".widget-hprogress").first
