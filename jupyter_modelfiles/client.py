@@ -162,11 +162,13 @@ def models_of(payload: Any) -> list[JSON]:
 
 
 def jobs_of(payload: Any) -> list[JSON]:
-    """The job status objects in a download answer (a job, or a snapshot with ``jobs``)."""
+    """The job status objects in a download answer: the jobs it started (``started``), else
+    a snapshot's ``jobs``, else the answer itself when it is a job."""
     if not isinstance(payload, dict):
         return []
-    if isinstance(payload.get("jobs"), list):
-        return [job for job in payload["jobs"] if isinstance(job, dict)]
+    for key in ("started", "jobs"):
+        if isinstance(payload.get(key), list):
+            return [job for job in payload[key] if isinstance(job, dict)]
     if payload.get("job_id"):
         return [payload]
     return []
@@ -391,7 +393,7 @@ class _ClientCore:
             call = _ClientCore.download_model.build(
                 self, target, files=files, quantization=quantization
             )
-        return call.then(lambda answer: _started_jobs(target, answer))
+        return call.then(lambda answer: _started_jobs(target, answer, file, quantization))
 
     @route
     def list_downloads(self) -> Call[Any]:
@@ -472,15 +474,61 @@ class _ClientCore:
         return Call("POST", f"v1/models/{_q(model_id)}/unload")
 
     @route
+    def system_memory(self) -> Call[JSON]:
+        """``GET v1/system/memory``: total and available bytes and the RAM budget."""
+        return Call("GET", "v1/system/memory")
+
+    @route
+    def clear_downloads(self, statuses: list[str] | None = None) -> Call[list[str]]:
+        """``POST v1/downloads/clear``: forget finished jobs; the ids of the cleared jobs."""
+        body = {"status": list(statuses)} if statuses else {}
+        return Call("POST", "v1/downloads/clear", json=body).then(
+            lambda answer: list(answer.get("cleared", []))
+        )
+
+    @route
     def openapi(self) -> Call[JSON]:
         return Call("GET", "v1/openapi.json")
 
 
-def _started_jobs(target: str, answer: Any) -> list[JSON]:
+def _started_jobs(
+    target: str, answer: Any, file: str | None = None, quantization: str | None = None
+) -> list[JSON]:
+    """The jobs a download request started or joined.
+
+    For a catalog model, the server's ``started`` (never the model's earlier runs or other
+    quantizations); when nothing had to be fetched, one ``already_downloaded`` status.
+    """
+    if isinstance(answer, dict) and isinstance(answer.get("started"), list):
+        jobs = [job for job in answer["started"] if isinstance(job, dict)]
+        if not jobs:  # nothing to fetch: the chosen files are local already
+            jobs = [
+                {
+                    "job_id": "",
+                    "status": "already_downloaded",
+                    "model_id": answer.get("id", target),
+                    "files": _chosen_files(answer, file, quantization),
+                }
+            ]
+        return jobs
     jobs = jobs_of(answer)
     if not jobs and isinstance(answer, dict) and answer.get("status"):
         jobs = [{"job_id": "", "url": target, **answer}]
     return jobs
+
+
+def _chosen_files(snapshot: JSON, file: str | None, quantization: str | None) -> list[str]:
+    """The files of a model snapshot a download of ``file`` / ``quantization`` / the default
+    means."""
+    if file:
+        return [file]
+    files = [f for f in snapshot.get("files") or [] if isinstance(f, dict)]
+    wanted = (quantization or snapshot.get("quantization") or "").upper()
+    return [
+        str(f.get("name"))
+        for f in files
+        if f.get("isDownloaded") and str(f.get("quantization") or "").upper() == wanted
+    ]
 
 
 # -- the sync client ----------------------------------------------------------------------

@@ -9,6 +9,8 @@ SIGNED_URL_DEFAULT_EXPIRY_HOURS = 24.0
 SIGNED_URL_MAX_EXPIRY_HOURS = 24.0 * 30
 #: Seconds an upload body may send nothing before it is dropped (``upload_idle_timeout``).
 UPLOAD_IDLE_TIMEOUT = 60.0
+#: Lifetime of a ``batch_output`` file that names no expiry (0: never expires).
+BATCH_OUTPUT_EXPIRY_HOURS = 24.0 * 30
 #: Download jobs running at the same time; the others wait in the queue.
 MAX_CONCURRENT_DOWNLOADS = 2
 #: Parallel ranged connections per file.

@@ -17,6 +17,7 @@ from traitlets import Float, Int, List, Unicode, default, validate
 from . import defaults
 from ._version import __version__
 from .catalog.service import Catalog
+from .downloads.destinations import DEFAULT_DENY, DestinationPolicy
 from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
@@ -69,6 +70,12 @@ class ModelFilesApp(ExtensionApp):
     signed_url_default_expiry_hours = Float(
         defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
         help="Lifetime of a signed file URL when the request names no expiry.",
+    ).tag(config=True)
+
+    batch_output_expiry_hours = Float(
+        defaults.BATCH_OUTPUT_EXPIRY_HOURS,
+        help="Lifetime of a batch_output file that names no expiry (Novita gives output files "
+        "an expires_at); 0 keeps them forever.",
     ).tag(config=True)
 
     signed_url_max_expiry_hours = Float(
@@ -143,18 +150,93 @@ class ModelFilesApp(ExtensionApp):
         config=True
     )
 
+    download_give_up_after = Float(
+        180.0,
+        help="Seconds a download may go without receiving any data, retries included, before "
+        "it fails (an origin that accepts connections and never answers).",
+    ).tag(config=True)
+
+    @validate("download_give_up_after")
+    def _check_give_up_after(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise ValueError("download_give_up_after must be > 0 seconds")
+        return float(proposal["value"])
+
+    download_allow = List(
+        Unicode(),
+        help="Host names (a name covers its subdomains) and CIDR ranges downloads may come "
+        "from, checked on the first URL and every redirect, on the resolved addresses. Empty "
+        "(the default) allows every destination download_deny does not deny.",
+    ).tag(config=True)
+
+    download_deny = List(
+        Unicode(),
+        list(DEFAULT_DENY),
+        help="Host names and CIDR ranges downloads may never come from (wins over "
+        "download_allow). Default: the link-local ranges 169.254.0.0/16 and fe80::/10. The "
+        "Jupyter server's own address and port are always denied.",
+    ).tag(config=True)
+
+    @validate("download_allow", "download_deny")
+    def _check_destinations(self, proposal: dict[str, Any]) -> list[str]:
+        name = proposal["trait"].name
+        DestinationPolicy(**{name.removeprefix("download_"): proposal["value"]})
+        return list(proposal["value"])
+
     @validate("max_concurrent_downloads", "connections_per_download")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 1:
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return int(proposal["value"])
 
+    shared_cache_dir = Unicode(
+        "",
+        help="Team mode: a directory every user server mounts (JupyterHub). Model files are "
+        "stored once there (Hub files in the Hugging Face cache layout under hub/, others as "
+        "blobs/<sha256>), and one server transfers each file while the others wait for it. "
+        "Per-user state stays in root_dir. Empty: single-server mode.",
+    ).tag(config=True)
+
+    coordination_url = Unicode(
+        "",
+        help="Team mode across hosts: a postgresql:// URL; PostgreSQL decides which server "
+        "transfers each shared file. Empty with shared_cache_dir set: file locks in the "
+        "shared directory (several servers on ONE host, local disk only).",
+    ).tag(config=True)
+
+    team_admins = List(
+        Unicode(),
+        help="Team mode: user names (JUPYTERHUB_USER of a user server, else the OS user) whose "
+        "deletes remove shared model files even when other users still reference them.",
+    ).tag(config=True)
+
     services: Services | None = None
     _started = False
+
+    def _team(self, root: Path) -> Any:
+        """The team-mode pair (store + coordinator), checked now: a clear error at start."""
+        if not self.shared_cache_dir:
+            if self.coordination_url:
+                raise ValueError("ModelFilesApp.coordination_url needs shared_cache_dir too")
+            return None
+        from .team.setup import start_team
+
+        return start_team(
+            Path(self.shared_cache_dir).expanduser(),
+            self.coordination_url or None,
+            holder=root,
+            admins=list(self.team_admins),
+        )
 
     def initialize_settings(self) -> None:
         root = Path(self.root_dir).expanduser()
         root.mkdir(parents=True, exist_ok=True)
+        team = self._team(root)
+        hf_cache_dir = Path(self.hf_cache_dir).expanduser()
+        if team is not None:
+            # Hub files go to the shared Hugging Face cache; kernels and terminals see it too
+            hf_cache_dir = team.transfers.store.hub_cache
+            os.environ["HF_HUB_CACHE"] = str(hf_cache_dir)
         db = Database(root / "state.sqlite3")
         events = EventBus()
         files = FileStore(
@@ -164,6 +246,7 @@ class ModelFilesApp(ExtensionApp):
             max_upload_size=self.max_upload_size,
             default_expiry_hours=self.signed_url_default_expiry_hours,
             max_expiry_hours=self.signed_url_max_expiry_hours,
+            batch_output_expiry_hours=self.batch_output_expiry_hours,
         )
         downloads = DownloadManager(
             db,
@@ -173,6 +256,13 @@ class ModelFilesApp(ExtensionApp):
             connections=self.connections_per_download,
             stall_timeout=self.download_stall_timeout,
             rate_limit=self.download_rate_limit or None,
+            give_up_after=self.download_give_up_after,
+            destinations=DestinationPolicy(
+                self.download_allow,
+                self.download_deny,
+                server_port=lambda: self.serverapp.port if self.serverapp else None,  # once bound
+            ),
+            team=team.transfers if team is not None else None,
         )
 
         async def adopt_into_files_store(job: Job) -> None:
@@ -197,10 +287,11 @@ class ModelFilesApp(ExtensionApp):
             events,
             downloads,
             root,
-            Path(self.hf_cache_dir).expanduser(),
+            hf_cache_dir,
             manifests=list(self.manifests),
             hf_endpoint=self.hf_endpoint,
             hf_token=self.hf_token,
+            team=team,
         )
         self.services = Services(
             db=db,
@@ -221,6 +312,8 @@ class ModelFilesApp(ExtensionApp):
         )
         os.environ["JUPYTER_MODELFILES_TOKEN"] = serverapp.identity_provider.token or ""
         self.log.info("jupyter-modelfiles %s: state in %s", __version__, root)
+        if team is not None:
+            self.log.info("jupyter-modelfiles team mode: %s", team.describe())
         try:
             asyncio.get_running_loop()
         except RuntimeError:

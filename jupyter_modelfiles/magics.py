@@ -56,15 +56,14 @@ class ModelFilesMagics(Magics):
         return tqdm(total=total, desc=desc, **BAR_OPTIONS)
 
     def show_downloads(self, jobs: list[dict[str, Any]], wait: bool | None) -> Outcome:
-        """A live progress widget per job; the :class:`Job` handles, waited for if ``wait``."""
+        """A live progress widget; the :class:`Job` (or :class:`JobGroup`), waited for if
+        ``wait``."""
         from .widgets import show_jobs
 
-        handles = show_jobs(jobs, self.client)
-        if wait:
-            for job in handles if isinstance(handles, list) else [handles]:
-                if job.id:
-                    job.wait()
-        return Outcome(jobs, jobs_text(jobs), value=handles)
+        handle = show_jobs(jobs, self.client)
+        if wait and handle.id:
+            handle.wait()
+        return Outcome(jobs, jobs_text(jobs), value=handle)
 
     # -- the magics ---------------------------------------------------------------------
     @line_magic

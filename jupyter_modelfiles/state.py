@@ -8,6 +8,7 @@ Every subsystem declares its own schema as an ordered list of SQL scripts and ca
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import sqlite3
 import threading
@@ -15,6 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .errors import InsufficientStorage
 
 T = TypeVar("T")
 
@@ -67,13 +70,27 @@ class Database:
         conn = self._conn
         if conn is None:
             raise RuntimeError("database is closed")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (a full disk) can leave the transaction open: close it, or
+                # every later BEGIN fails ("cannot start a transaction within a transaction").
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise InsufficientStorage(
+                    f"the disk holding the state database ({self.path.parent}) is full; "
+                    "free some space and try again"
+                ) from exc
             raise
-        conn.execute("COMMIT")
         return result
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -145,6 +162,16 @@ class Database:
             ).fetchone()
         )
         return int(row[0]) if row else 0
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL) and for ENOSPC/EDQUOT."""
+    if isinstance(exc, InsufficientStorage):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == getattr(sqlite3, "SQLITE_FULL", 13) or "database or disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .openapi_check import validate_response
+from .origin import Origin
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -120,6 +122,26 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition}")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    """A real HTTP origin on 127.0.0.1 (see :mod:`tests.origin`)."""
+    with Origin() as server:
+        yield server
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 8 MiB filesystem (tmpfs). Mounting needs root (the suite runs as root in CI):
+    a failure to mount fails the test, it never skips."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture(scope="session")

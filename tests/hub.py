@@ -114,6 +114,17 @@ class JupyterHubProcess:
             },
         }
         lines = [f"c.{name} = {value!r}" for name, value in settings.items()]
+        # JupyterHub does not expand {username} in Spawner.args / environment: do it per spawn
+        lines.append(
+            "def _per_user(spawner):\n"
+            "    name = spawner.user.name\n"
+            "    spawner.args = [a.replace('{username}', name) for a in spawner.args]\n"
+            "    spawner.environment = {\n"
+            "        k: v.replace('{username}', name) if isinstance(v, str) else v\n"
+            "        for k, v in spawner.environment.items()\n"
+            "    }\n"
+            "c.Spawner.pre_spawn_hook = _per_user"
+        )
         lines.append(
             "c.JupyterHub.services = "
             + repr([{"name": "test-admin", "api_token": self.admin_token}])

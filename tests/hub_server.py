@@ -182,6 +182,9 @@ class FakeHub:
             return self._body(h, self.static[path], {"ETag": '"static"'}, head)
         if path == "/api/models":
             return self._search(h, query)
+        m = re.match(r"^/api/models/([^/]+/[^/]+)/tree/([^/]+)$", path)
+        if m:
+            return self._tree(h, m.group(1), m.group(2))
         m = re.match(r"^/api/models/([^/]+/[^/]+?)(?:/revision/([^/]+))?$", path)
         if m:
             return self._info(h, m.group(1), m.group(2))
@@ -214,6 +217,23 @@ class FakeHub:
                 }
             )
         self._json(h, out[:limit])
+
+    def _tree(self, h: BaseHTTPRequestHandler, repo_id: str, revision: str) -> None:
+        """The repo's file list (``snapshot_download`` reads it; no pagination)."""
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return self._error(h, 401, "RepoNotFound")
+        if revision not in ("main", repo.sha):
+            return self._error(h, 404, "RevisionNotFound")
+        entries = []
+        for name in sorted(repo.files):
+            sibling = repo.sibling(name)
+            entry = {"type": "file", "path": name, "size": sibling["size"]}
+            entry["oid"] = sibling["blobId"]
+            if "lfs" in sibling:
+                entry["lfs"] = {"oid": sibling["lfs"]["sha256"], "size": sibling["size"]}
+            entries.append(entry)
+        self._json(h, entries)
 
     def _info(self, h: BaseHTTPRequestHandler, repo_id: str, revision: str | None) -> None:
         repo = self.repos.get(repo_id)

@@ -38,6 +38,7 @@ class JupyterServerProcess:
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.extra_args = extra_args or []
+        self.wrapper: list[str] = []  # a command the server runs under (e.g. ``unshare``)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / self.log_name
 
@@ -83,7 +84,14 @@ class JupyterServerProcess:
 
     def start(self, timeout: float = 90) -> None:
         (self.workdir / "notebooks").mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", self.module, *self.arguments(), *self.extra_args]
+        args = [
+            *self.wrapper,
+            sys.executable,
+            "-m",
+            self.module,
+            *self.arguments(),
+            *self.extra_args,
+        ]
         env = self.environment()
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,10 @@ ETag, and a probe ``Range: bytes=0-0``. ``origin.fault(kind, times=n, ...)`` mak
   ``change`` (the file's content and ETag change from this request on; ``size`` may differ).
 
 ``/signed/<name>`` redirects to ``/data/<name>?expires=..&sig=..``; once ``expires`` is past,
-the data URL answers 403 and the client must resolve ``/signed/<name>`` again.
+the data URL answers 403 and the client must resolve ``/signed/<name>`` again. With
+``redirect_to`` set to another origin (another port: the Hub and its CDN), the redirect points
+there. ``/redirect/<name>`` answers 302 to ``redirects[name]`` (any Location, ``file:`` too).
+Each request's ``Authorization`` and ``Host`` headers are recorded.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class Origin:
         self.lock = threading.Lock()
         self.ranges = True
         self.chunked = False  # no Content-Length, chunked body (size unknown to the client)
+        self.redirect_to: Origin | None = None  # /signed/ redirects to this other origin
+        self.redirects: dict[str, str] = {}  # /redirect/<name> -> Location
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,13 +84,24 @@ class Origin:
         with self.lock:
             self.faults.append(Fault(kind, times, probes, params))
 
-    def url(self, name: str, *, signed: bool = False) -> str:
+    @property
+    def base(self) -> str:
         assert self._server is not None
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/{'signed' if signed else 'data'}/{name}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, name: str, *, signed: bool = False) -> str:
+        return f"{self.base}/{'signed' if signed else 'data'}/{name}"
 
     def data_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["range"] != "bytes=0-0"]
+
+    def bytes_served(self, name: str | None = None) -> int:
+        """Body bytes written to clients (probes excluded), for one file or all."""
+        return sum(
+            r["sent"]
+            for r in self.data_requests()
+            if name is None or r["path"].rsplit("/", 1)[-1] == name
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Origin:
@@ -161,7 +177,18 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         segments = parts.path.strip("/").split("/", 1)
         range_header = self.headers.get("Range", "")
-        record: dict[str, Any] = {"path": parts.path, "range": range_header, "status": None}
+        record: dict[str, Any] = {
+            "path": parts.path,
+            "range": range_header,
+            "status": None,
+            "sent": 0,
+            "authorization": self.headers.get("Authorization"),
+            "host": self.headers.get("Host"),
+        }
+        if len(segments) == 2 and segments[0] == "redirect" and segments[1] in origin.redirects:
+            record["status"] = 302
+            self._plain(302, headers={"Location": origin.redirects[segments[1]]})
+            return
         origin.requests.append(record)
         if len(segments) != 2 or segments[1] not in origin.files:
             record["status"] = 404
@@ -169,8 +196,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         kind, name = segments
         if kind == "signed":
-            expires = time.time() + origin.signed_ttl
+            target_origin = origin.redirect_to or origin
+            expires = time.time() + target_origin.signed_ttl
             target = f"/data/{name}?expires={expires:.3f}&sig={origin.sign(name, expires)}"
+            if origin.redirect_to is not None:
+                target = origin.redirect_to.base + target
             record["status"] = 302
             self._plain(302, headers={"Location": target})
             return
@@ -243,9 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        self._send_body(body, fault)
+        self._send_body(body, fault, record)
 
-    def _send_body(self, body: bytes, fault: Fault | None) -> None:
+    def _send_body(self, body: bytes, fault: Fault | None, record: dict[str, Any]) -> None:
         origin = self.origin
         limit = len(body)
         if fault is not None and fault.kind in ("reset", "stall"):
@@ -264,6 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self.wfile.write(piece)
                 sent += len(piece)
+                record["sent"] = sent
                 if rate:
                     ahead = sent / rate - (time.monotonic() - begun)
                     if ahead > 0:

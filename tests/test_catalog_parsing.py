@@ -274,7 +274,7 @@ async def test_custom_models_and_local_records_survive_a_restart(tmp_path: Path)
         {"name": "Keep Me", "files": [{"url": "http://127.0.0.1:9/keep.Q4_0.gguf", "size": 5}]}
     )
     assert snap["id"] == "custom/keep-me" and snap["custom"] is True
-    assert db.schema_version("catalog") == 1
+    assert db.schema_version("catalog") == 2
     db.close()
     db, catalog = open_catalog()
     again = await catalog.snapshot("custom/keep-me")
@@ -283,7 +283,7 @@ async def test_custom_models_and_local_records_survive_a_restart(tmp_path: Path)
         await catalog.resolve_local("custom/keep-me")
     with pytest.raises(NotFound):
         await catalog.resolve_local("nothing-here")  # not Hub-shaped: no Hub request
-    with pytest.raises(UpstreamError):  # Hub-shaped, and the Hub is unreachable
+    with pytest.raises(NotFound, match="could not be asked"):  # Hub-shaped, Hub unreachable
         await catalog.resolve_local("custom/nothing")
     db.close()
 

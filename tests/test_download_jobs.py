@@ -113,3 +113,20 @@ def test_pieces_progress_parses_with_the_pieces_client(
     parsed = ModelDownloadProgress.from_dict(progress)
     assert parsed is not None and parsed.status is not None
     assert parsed.status.value == pieces and parsed.percentage == percentage
+
+
+def test_estimated_completion_from_the_first_report() -> None:
+    """Before the speed is measured, the estimate comes from the average speed so far; it is
+    null only while the total or the speed is unknown (issue 12, item 11)."""
+    started = datetime.now(timezone.utc) - timedelta(seconds=2)
+    first = job("downloading", started_at=started, bytes_per_second=0.0).to_status()
+    eta = datetime.fromisoformat(first["estimated_completion"].replace("Z", "+00:00"))
+    # 250 of 1000 bytes in 2 s: 750 more take about 6 s
+    expected = datetime.now(timezone.utc) + timedelta(seconds=6)
+    assert abs((eta - expected).total_seconds()) < 1
+    done = job("downloading", started_at=started, downloaded_bytes=1000).to_status()
+    assert done["estimated_completion"] is not None
+    unknown_total = job("downloading", started_at=started, total_size_bytes=None).to_status()
+    assert unknown_total["estimated_completion"] is None
+    nothing_yet = job("downloading", started_at=started, downloaded_bytes=0).to_status()
+    assert nothing_yet["estimated_completion"] is None

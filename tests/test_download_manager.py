@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,24 +16,6 @@ from .conftest import eventually
 from .origin import Origin
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with Origin() as server:
-        yield server
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB filesystem (tmpfs) for the partial files."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def manager(tmp_path: Path, partial_dir: Path, **kwargs: object) -> DownloadManager:
@@ -58,7 +38,7 @@ async def test_disk_full_before_start_fails_clearly(
     await jobs.close()
 
 
-async def test_disk_full_mid_download_keeps_partial_and_does_not_retry(
+async def test_disk_full_mid_download_frees_partial_and_does_not_retry(
     tmp_path: Path, small_disk: Path, origin: Origin
 ) -> None:
     origin.ranges = False
@@ -70,12 +50,49 @@ async def test_disk_full_mid_download_keeps_partial_and_does_not_retry(
     job = await jobs.submit(DownloadRequest(url=origin.url("big.bin"), dest=dest))
     await eventually(lambda: job.status == "failed", timeout=10)
     assert job.error is not None and job.error.startswith("no space left on device")
+    assert job.error.endswith("the partial file was deleted to free the space")
     part = small_disk / ".partial" / f"{job.job_id}.part"
-    assert part.exists() and part.stat().st_size > 1 * MiB  # the partial is kept
+    assert not part.exists()  # no ranges: it could not resume, so the space is freed
     assert not dest.exists()
     assert len(origin.data_requests()) == 1  # ENOSPC is never retried
     listed = await jobs.list_jobs(status="failed")
     assert [j.job_id for j in listed] == [job.job_id]
+    await jobs.close()
+
+
+async def test_disk_full_mid_resumable_download_keeps_partial_and_resumes(
+    tmp_path: Path, small_disk: Path, origin: Origin
+) -> None:
+    data = origin.add("big.bin", 3 * MiB)
+    origin.rate = 1 * MiB
+    jobs = manager(tmp_path, small_disk / ".partial", connections=1)
+    await jobs.start()
+    dest = tmp_path / "out" / "big.bin"
+    job = await jobs.submit(DownloadRequest(url=origin.url("big.bin"), dest=dest))
+    await eventually(lambda: job.downloaded_bytes > 0, timeout=10)
+    filler = small_disk / "filler.bin"
+    with open(filler, "wb", buffering=0) as handle:  # something else fills the disk
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    await eventually(lambda: job.status == "failed", timeout=10)
+    assert job.error is not None and job.error.startswith("no space left on device")
+    assert "was kept so the download can resume once space is freed" in job.error
+    assert (small_disk / ".partial" / f"{job.job_id}.part").exists()
+    done = job.downloaded_bytes
+    await jobs.resume(job.job_id)  # still full: fails again, and still keeps what it has
+    await eventually(lambda: job.status == "failed", timeout=10)
+    assert "was kept so the download can resume" in (job.error or "")
+    assert (small_disk / ".partial" / f"{job.job_id}.part").exists()
+    filler.unlink()
+    origin.rate = None
+    await jobs.resume(job.job_id)
+    await eventually(lambda: job.status == "completed", timeout=15)
+    assert dest.read_bytes() == data
+    ranges = [r["range"] for r in origin.data_requests()]
+    assert ranges[-1].startswith(f"bytes={done}-")  # resumed from what was kept
     await jobs.close()
 
 
@@ -197,3 +214,19 @@ async def test_list_jobs_rejects_an_unknown_status(tmp_path: Path) -> None:
         await jobs.list_jobs(status="done")
     for status in STATUSES:
         assert await jobs.list_jobs(status=status) == []
+
+
+async def test_state_versions_keep_growing_across_a_restart(tmp_path: Path, origin: Origin) -> None:
+    jobs = manager(tmp_path, tmp_path / ".partial")
+    await jobs.start()
+    job = await jobs.submit(DownloadRequest(url=origin.url("absent.bin"), dest=tmp_path / "a"))
+    queued = job.to_status()["version"]
+    await eventually(lambda: job.status == "failed", timeout=10)
+    failed = job.to_status()["version"]
+    assert failed > queued
+    await jobs.close()
+    again = manager(tmp_path, tmp_path / ".partial")
+    await again.start()
+    reloaded = await again.get(job.job_id)
+    assert reloaded.status == "failed" and reloaded.to_status()["version"] > failed
+    await again.close()

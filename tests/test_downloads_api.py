@@ -21,7 +21,7 @@ from .origin import Origin
 MiB = 1024 * 1024
 
 # The seed (LM Studio) fields per status, plus ours.
-OURS = {"error", "model_id", "file", "url", "sha256"}
+OURS = {"error", "model_id", "file", "url", "sha256", "version"}
 SEED_FIELDS = {
     "downloading": {
         "job_id",
@@ -206,6 +206,64 @@ async def test_pause_resume_cancel(api: Any, origin: Origin, services: Any) -> N
     assert (await api("POST", f"v1/downloads/{other['job_id']}/resume")).code == 409
 
 
+async def test_every_state_carries_an_increasing_version(
+    api: Any, jp_ws_fetch: Any, origin: Origin
+) -> None:
+    """A download that fails at once: its failed event may beat the POST reply to the client;
+    the version tells the client which of the two states is newer."""
+    events = await jp_ws_fetch("modelfiles", "v1", "events")
+    reply = body(await api("POST", "v1/downloads", json={"url": origin.url("missing.gguf")}))
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["status"] != "failed":
+        message = json.loads(await asyncio.wait_for(events.read_message(), 20))
+        if message["topic"] == "job" and message["key"] == reply["job_id"]:
+            seen.append(message["data"])
+    versions = [state["version"] for state in seen]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert isinstance(reply["version"], int) and reply["version"] < versions[-1]
+    status = body(await api("GET", f"v1/models/download/status/{reply['job_id']}"))
+    assert status["status"] == "failed" and status["version"] == versions[-1]
+    # a retry is a newer state again, and so is every state after it
+    retried = body(await api("POST", f"v1/downloads/{reply['job_id']}/resume"))
+    assert retried["version"] > versions[-1]
+    cancelled = body(await api("POST", f"v1/downloads/{reply['job_id']}/cancel"))
+    assert cancelled["version"] > retried["version"]
+    events.close()
+
+
+async def test_clear_finished_jobs(api: Any, jp_ws_fetch: Any, origin: Origin) -> None:
+    data = origin.add("done.bin", 1000)
+    done = body(await api("POST", "v1/downloads", json={"url": origin.url("done.bin")}))
+    failed = body(await api("POST", "v1/downloads", json={"url": origin.url("nothing.bin")}))
+    origin.add("slow.bin", 4 * MiB)
+    origin.rate = 200_000
+    live = body(await api("POST", "v1/downloads", json={"url": origin.url("slow.bin")}))
+
+    async def status(job_id: str) -> str:
+        return body(await api("GET", f"v1/models/download/status/{job_id}"))["status"]
+
+    for job_id, wanted in ((done["job_id"], "completed"), (failed["job_id"], "failed")):
+        for _ in range(200):
+            if await status(job_id) == wanted:
+                break
+            await asyncio.sleep(0.05)
+        assert await status(job_id) == wanted
+    assert len(data) == 1000
+    bad = await api("POST", "v1/downloads/clear", json={"status": ["downloading"]})
+    assert bad.code == 400 and body(bad)["error"]["message"].startswith("only completed")
+    events = await jp_ws_fetch("modelfiles", "v1", "events")
+    cleared = body(await api("POST", "v1/downloads/clear"))
+    assert sorted(cleared["cleared"]) == sorted([done["job_id"], failed["job_id"]])
+    message = json.loads(await asyncio.wait_for(events.read_message(), 10))
+    assert message["topic"] == "job" and message["data"]["cleared"] is True
+    assert (await api("GET", f"v1/models/download/status/{done['job_id']}")).code == 404
+    groups = body(await api("GET", "v1/models/download/status"))
+    assert groups["completed"] == groups["failed"] == []
+    assert [j["job_id"] for j in groups["downloading"] + groups["queued"]] == [live["job_id"]]
+    await api("POST", f"v1/downloads/{live['job_id']}/cancel")
+    events.close()
+
+
 async def test_orphaned_partials_are_listed_and_deleted(api: Any, services: Any) -> None:
     partial_dir: Path = services.downloads.partial_dir
     partial_dir.mkdir(parents=True, exist_ok=True)
@@ -275,3 +333,35 @@ async def test_events_and_model_progress_websockets(
     assert (tmp_path / "w.gguf").read_bytes() == data
     for ws in (events, raw, encoded):
         ws.close()
+
+
+async def test_estimated_completion_is_there_from_the_first_report(
+    api: Any, origin: Origin, jp_ws_fetch: Any
+) -> None:
+    """Every report of a downloading job carries estimated_completion, the very first ones
+    included: null only while the size or any byte is still unknown (issue 12, item 11)."""
+    origin.rate = 512 * 1024  # 2 MiB take about 4 s
+    data = origin.add("eta.gguf", 2 * MiB)
+    events = await jp_ws_fetch("modelfiles", "v1", "events")
+    r = await api("POST", "v1/downloads", json={"url": origin.url("eta.gguf"), "sha256": sha(data)})
+    job_id = body(r)["job_id"]
+    reports: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(await asyncio.wait_for(events.read_message(), 20))
+        status = message.get("data", {})
+        if status.get("job_id") != job_id:
+            continue
+        if status["status"] != "downloading":
+            if reports or status["status"] not in ("queued",):
+                break
+            continue
+        reports.append(status)
+        polled = body(await api("GET", f"v1/models/download/status/{job_id}"))
+        if polled["status"] == "downloading":
+            reports.append(polled)
+    events.close()
+    assert reports
+    for report in reports:
+        assert "estimated_completion" in report, report
+        known = report["downloaded_bytes"] > 0 and report["total_size_bytes"] > 0
+        assert (report["estimated_completion"] is not None) == known, report

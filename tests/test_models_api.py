@@ -370,6 +370,8 @@ async def test_listing_manifests_filters_and_pages(api: Any, catalog: Any) -> No
 
 
 async def test_hub_unreachable_is_502_and_the_rest_works(api: Any, catalog: Any) -> None:
+    """The Hub's own listing is a 502; a model no catalog has is a 404 that says the Hub could
+    not be asked (issue 12, item 9); what the catalogs have still works."""
     catalog.hub = HubSource("http://127.0.0.1:9", token=None)
     r = await api("GET", "v1/models", params={"search": "model"})
     assert r.code == 200
@@ -378,8 +380,11 @@ async def test_hub_unreachable_is_502_and_the_rest_works(api: Any, catalog: Any)
     assert any("unreachable" in w for w in listing["warnings"])
     r = await api("GET", "v1/models", params={"source": "hub"})
     assert r.code == 502 and body(r)["error"]["code"] == "UPSTREAM_ERROR"
-    r = await api("GET", "v1/models/org/anything")
-    assert r.code == 502 and "unreachable" in body(r)["error"]["message"]
+    for path in ("v1/models/org/anything", "v1/models/org%2Fanything/files"):
+        r = await api("GET", path)
+        assert r.code == 404 and body(r)["error"]["code"] == "NOT_FOUND", path
+        message = body(r)["error"]["message"]
+        assert "could not be asked" in message and "unreachable" in message
     assert (await api("GET", "v1/models/team%2Fdisk-model")).code == 200
 
 

@@ -78,6 +78,12 @@ async def test_pause_resume_and_cancel_through_the_model_routes(api: Any, servic
     jsonschema.validate(f, MODEL_FILE)
     assert f["downloadStatus"]["status"] == "paused"
     assert 0 < f["downloadStatus"]["progress"]["downloadedRatio"] < 1
+    # the time and speed of a paused download stand still (issue 12, item 9)
+    paused = f["downloadStatus"]["progress"]
+    await asyncio.sleep(1.2)
+    again = body(await api("GET", f"v1/models/{enc}/files/{BIG}"))["data"]["downloadStatus"]
+    assert again["progress"] == paused
+    assert paused["downloadTimeTaken"] > 0 and paused["averageMbps"] > 0
 
     r = await api("PATCH", f"v1/models/{REPO}/files/{BIG}", json={"action": "resume"})
     assert r.code == 200 and body(r)["data"]["status"] == "in_progress"
@@ -89,6 +95,9 @@ async def test_pause_resume_and_cancel_through_the_model_routes(api: Any, servic
     assert {j["status"] for j in snap["jobs"]} == {"cancelled"}
     f = body(await api("GET", f"v1/models/{REPO}/files/{BIG}"))["data"]
     assert f["downloadStatus"]["status"] == "not_started" and f["isDownloaded"] is False
+    assert "progress" not in f["downloadStatus"]  # a cancelled download starts from nothing
+    r = await api("PATCH", f"v1/models/{REPO}/files/{BIG}", json={"action": "resume"})
+    assert r.code == 409  # nothing left to resume
     assert try_to_load_from_cache(REPO, BIG, cache_dir=str(services.catalog.hf_cache_dir)) is None
     assert not list((services.catalog.hf_cache_dir / "models--org--slow-GGUF").glob("blobs/*"))
 
@@ -141,4 +150,5 @@ async def test_downloaded_hub_model_works_offline(api: Any, services: Any, hub: 
     assert (
         fmt == "gguf" and paths[0].read_bytes() == hub.repos["org/gated"].files["gated.Q8_0.gguf"]
     )
-    assert (await api("GET", "v1/models/org/other")).code == 502
+    r = await api("GET", "v1/models/org/other")
+    assert r.code == 404 and "could not be asked" in body(r)["error"]["message"]

@@ -219,3 +219,11 @@ async def test_a_model_the_catalog_does_not_know_is_a_clear_404(
     assert response.code == 404
     assert "catalog" in body(response)["error"]["message"]
     assert services.runtime.loaded() == []
+
+
+async def test_system_memory_tells_the_views_what_fits(api: Any) -> None:
+    memory = body(await api("GET", "v1/system/memory"))
+    real = psutil.virtual_memory()
+    assert memory["total_bytes"] == real.total
+    assert 0 < memory["available_bytes"] <= memory["total_bytes"]
+    assert memory["ram_budget_bytes"] == BUDGET

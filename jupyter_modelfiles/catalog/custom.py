@@ -16,6 +16,10 @@ from .shapes import now_iso
 
 _SLUG = re.compile(r"[^a-z0-9._-]+")
 
+#: Path words of the model routes (``{id}/files``, ``{id}/download``, ``{id}/load``...): an id
+#: with one of them as a segment could not be reached by its raw path, so it is refused.
+ROUTE_WORDS = frozenset({"files", "download", "load", "unload", "update"})
+
 
 def custom_id(body: dict[str, Any]) -> str:
     """The id a registration asks for, or ``custom/<slug of its name>``."""
@@ -27,7 +31,25 @@ def custom_id(body: dict[str, Any]) -> str:
         model_id = "custom/" + (_SLUG.sub("-", name.strip().lower()).strip("-") or "model")
     if not isinstance(model_id, str) or not model_id.strip():
         raise InvalidRequest("'id' must be a non-empty string")
+    check_reachable(model_id)
     return model_id
+
+
+def check_reachable(model_id: str) -> None:
+    """400 unless every route can reach ``model_id`` by its raw path (``org/name``)."""
+    segments = model_id.split("/")
+    if any(s in ("", ".", "..") or s != s.strip() for s in segments):
+        raise InvalidRequest(
+            f"'id' {model_id[:200]!r} has an empty, '.' or '..' segment or spaces around one; "
+            "use names like 'org/my-model'"
+        )
+    words = sorted(ROUTE_WORDS.intersection(segments))
+    if words:
+        raise InvalidRequest(
+            f"'id' {model_id[:200]!r} has the route word {words[0]!r} as a segment, so its URL "
+            f"would be ambiguous (.../{words[0]}/ names a route); choose another id or name "
+            f"(route words: {', '.join(sorted(ROUTE_WORDS))})"
+        )
 
 
 def new_custom(body: dict[str, Any], model_id: str) -> CatalogModel:

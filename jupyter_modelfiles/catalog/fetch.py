@@ -4,6 +4,11 @@ A Hub part downloads into the Hugging Face cache layout (hook ``hf_cache``), any
 ``<root>/models`` (hook ``model_file``); bytes already stored under the same SHA-256 are linked
 instead of downloaded. Once a part is published, :class:`Fetcher` records it in
 :class:`~.localstate.LocalState` and announces it on the event bus.
+
+Team mode (``LocalState.team``): the Hugging Face cache is the shared store's ``hub/`` and other
+files are published as the store's ``blobs/<sha256>``, with this user's links under
+``<root>/models``; jobs are marked ``shared`` so the download manager coordinates them with the
+other servers (:mod:`..downloads.shared`). A part already in the store is recorded at once.
 """
 
 from __future__ import annotations
@@ -91,9 +96,13 @@ class Fetcher:
             await self.hub.check_access(model, entries[0].parts[0].url)
         await self.state.remember(model)
         jobs = []
+        team = self.state.team is not None
         for entry in entries:
             for part in entry.parts:
-                if await asyncio.to_thread(self.state.part_local, model, part) is not None:
+                if await asyncio.to_thread(self.state.part_local, model, part) is not None and (
+                    # in team mode a file in the shared store may not be this user's yet
+                    not team or await self.state.recorded(model.id, part.filename)
+                ):
                     continue
                 job = await self._submit_part(model, part)
                 if job is not None:
@@ -102,6 +111,7 @@ class Fetcher:
 
     async def _submit_part(self, model: CatalogModel, part: FilePart) -> Job | None:
         cache_dir = self.state.hf_cache_dir
+        team = self.state.team
         if model.source == "hub" and model.repo_id:
             etag = part.etag or part.sha256
             if not etag or not model.revision:
@@ -122,7 +132,8 @@ class Fetcher:
             headers = self.hub.auth_headers
         else:
             link = self.state.link_path(model, part)
-            dest = self.state.models_dir / "blobs" / part.sha256 if part.sha256 else link
+            blobs = team.store.blobs_dir if team is not None else self.state.models_dir / "blobs"
+            dest = blobs / part.sha256 if part.sha256 else link
             hook = "model_file"
             args = {
                 "model_id": model.id,
@@ -140,9 +151,11 @@ class Fetcher:
                     await asyncio.to_thread(local.link_into_place, existing, dest)
                 await self._finish_part(hook, dest, args)
                 return None
-        if dest.exists() and part.sha256 and hook == "hf_cache":
-            await self._finish_part(hook, dest, args)
+        if dest.exists() and (team is not None or (part.sha256 and hook == "hf_cache")):
+            await self._finish_part(hook, dest, args)  # in the store: published, never partial
             return None
+        if team is not None:
+            args["shared"] = True
         request = DownloadRequest(
             url=part.url,
             dest=dest,
@@ -158,7 +171,17 @@ class Fetcher:
 
     async def _finish_part(self, hook: str, dest: Path, args: dict[str, Any]) -> None:
         """Make a published file visible (links) and record it (the hooks' common part)."""
-        if hook == "hf_cache":
+        team = self.state.team
+        if hook == "hf_cache" and team is not None:
+            path = await asyncio.to_thread(
+                team.store.link_hub,
+                args["repo_id"],
+                args["etag"],
+                args["revision"],
+                args["filename"],
+                args.get("ref"),
+            )
+        elif hook == "hf_cache":
             path = await asyncio.to_thread(
                 local.publish_hub_file,
                 Path(args["cache_dir"]),

@@ -16,8 +16,15 @@ import os
 import re
 from pathlib import Path
 
-from huggingface_hub import try_to_load_from_cache
+from huggingface_hub import hf_hub_url, scan_cache_dir, try_to_load_from_cache
+from huggingface_hub.errors import CacheNotFound
 from huggingface_hub.file_download import repo_folder_name
+
+from .filesets import build_file_sets
+from .models import CatalogModel, FilePart
+from .parsing import file_format, split_name
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def model_key(model_id: str) -> str:
@@ -95,3 +102,73 @@ def link_into_place(source: Path, dest: Path) -> None:
 
         shutil.copyfile(source, tmp)
     os.replace(tmp, dest)
+
+
+def cached_hub_models(cache_dir: Path, endpoint: str) -> list[CatalogModel]:
+    """Models of the Hugging Face cache that hold a weights file, whoever put them there
+    (``hf_hub_download``, ``snapshot_download``, us), read from the cache alone (no network).
+
+    The revision is the one ``main`` points to, else the newest snapshot.
+    """
+    try:
+        info = scan_cache_dir(cache_dir)
+    except (CacheNotFound, OSError, ValueError):
+        return []
+    models = []
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        revision = max(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
+        parts = []
+        for cached in sorted(revision.files, key=lambda f: str(f.file_path)):
+            filename = cached.file_path.relative_to(revision.snapshot_path).as_posix()
+            blob = cached.blob_path.name
+            parts.append(
+                FilePart(
+                    filename=filename,
+                    url=hf_hub_url(
+                        repo.repo_id, filename, revision=revision.commit_hash, endpoint=endpoint
+                    ),
+                    size=cached.size_on_disk,
+                    sha256=blob if _SHA256.match(blob) else None,
+                    etag=blob,
+                )
+            )
+        if not any(file_format(p.filename) for p in parts):
+            continue
+        parts += _missing_split_parts(parts, repo.repo_id, revision.commit_hash, endpoint)
+        models.append(
+            CatalogModel(
+                id=repo.repo_id,
+                name=repo.repo_id.rsplit("/", 1)[-1],
+                source="hub",
+                repo_id=repo.repo_id,
+                revision=revision.commit_hash,
+                provider=repo.repo_id.split("/")[0] if "/" in repo.repo_id else None,
+                description=f"{repo.repo_id} in the Hugging Face cache",
+                files=build_file_sets(parts),
+                extra={"origin": "hf-cache"},
+            )
+        )
+    return models
+
+
+def _missing_split_parts(
+    parts: list[FilePart], repo_id: str, revision: str, endpoint: str
+) -> list[FilePart]:
+    """The parts of split files (``-00002-of-00003``) the cache lacks, so a split file with a
+    part missing reads as not downloaded instead of as a smaller file."""
+    present = {p.filename for p in parts}
+    missing: dict[str, FilePart] = {}
+    for part in parts:
+        split = split_name(part.filename)
+        if split is None:
+            continue
+        own = f"-{split.index:05d}-of-{split.count:05d}"
+        head, _, tail = part.filename.rpartition(own)
+        for index in range(1, split.count + 1):
+            name = f"{head}-{index:05d}-of-{split.count:05d}{tail}"
+            if name not in present and name not in missing:
+                url = hf_hub_url(repo_id, name, revision=revision, endpoint=endpoint)
+                missing[name] = FilePart(filename=name, url=url)
+    return list(missing.values())

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -54,36 +55,78 @@ def _name_from_url(url: str) -> str:
     return unquote(urlparse(url).path.rsplit("/", 1)[-1]) or "file"
 
 
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _optional(
+    entry: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str, where: str
+) -> Any:
+    """``entry[key]`` when it is absent, ``None`` or a ``kind`` (never a bool), else 400."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidRequest(f"{where}: {key!r} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def _file_name(value: str, where: str) -> str:
+    """A file name that is a relative path inside the model (no ``..``, ``.``, NUL)."""
+    segments = value.replace("\\", "/").split("/")
+    if not value.strip() or "\0" in value or any(s in ("", ".", "..") for s in segments):
+        raise InvalidRequest(
+            f"{where}: 'name' must be a relative file name without '.', '..' or empty "
+            f"segments, got {value[:80]!r}"
+        )
+    return value
+
+
 def parts_from_dicts(files: Any, origin: str) -> list[dict[str, Any]]:
+    """The file entries of a model, every field's type checked (400 naming the field)."""
     if not isinstance(files, list) or not files:
         raise InvalidRequest(f"{origin}: 'files' must be a non-empty list")
     out = []
-    for f in files:
+    for index, f in enumerate(files):
+        where = f"{origin} files[{index}]"
         if isinstance(f, str):
             f = {"url": f}
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
-            raise InvalidRequest(f"{origin}: each file needs a 'url'")
-        scheme = urlparse(f["url"]).scheme
+            raise InvalidRequest(f"{where}: each file needs a 'url' (a string)")
+        scheme = urlparse(f["url"]).scheme.lower()
         if scheme not in ("http", "https"):
-            raise InvalidRequest(f"{origin}: file url must be http(s), got {f['url']!r}")
-        sha = f.get("sha256")
-        if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
-            raise InvalidRequest(f"{origin}: sha256 must be 64 hex characters")
-        size = f.get("size")
-        if size is not None and (not isinstance(size, int) or size < 0):
-            raise InvalidRequest(f"{origin}: size must be a non-negative integer")
+            raise InvalidRequest(f"{where}: file url must be http(s), got {f['url'][:200]!r}")
+        _file_name(_optional(f, "name", str, "a string", where) or _name_from_url(f["url"]), where)
+        sha = _optional(f, "sha256", str, "a string of 64 hex characters", where)
+        if sha is not None and not _HEX.fullmatch(sha):
+            raise InvalidRequest(f"{where}: 'sha256' must be 64 hex characters")
+        size = _optional(f, "size", int, "a non-negative integer", where)
+        if size is not None and size < 0:
+            raise InvalidRequest(f"{where}: 'size' must be a non-negative integer")
+        _optional(f, "quantization", str, "a string", where)
+        _optional(f, "format", str, "a string", where)
         out.append(f)
     return out
 
 
 def model_from_dict(entry: Any, *, source: str, origin: str) -> CatalogModel:
-    """A :class:`CatalogModel` from a manifest entry or a custom-model body."""
+    """A :class:`CatalogModel` from a manifest entry or a custom-model body.
+
+    Every field's type is checked: a wrong one is a 400 naming the field.
+    """
     if not isinstance(entry, dict):
         raise InvalidRequest(f"{origin}: each model must be an object")
     model_id = entry.get("id")
     if not isinstance(model_id, str) or not model_id.strip():
         raise InvalidRequest(f"{origin}: each model needs an 'id'")
-    files = parts_from_dicts(entry.get("files"), f"{origin} model {model_id}")
+    where = f"{origin} model {model_id[:200]}"
+    _optional(entry, "name", str, "a string", where)
+    _optional(entry, "description", str, "a string", where)
+    _optional(entry, "provider", str, "a string", where)
+    params = _optional(entry, "parameters", (int, float), "a number (billions)", where)
+    context = _optional(entry, "context_length", int, "a non-negative integer", where)
+    if context is not None and context < 0:
+        raise InvalidRequest(f"{where}: 'context_length' must be a non-negative integer")
+    files = parts_from_dicts(entry.get("files"), where)
     sets: list[ModelFileSet] = []
     plain: list[FilePart] = []
     for f in files:
@@ -108,7 +151,6 @@ def model_from_dict(entry: Any, *, source: str, origin: str) -> CatalogModel:
             plain.append(part)
     sets.extend(build_file_sets(plain))
     formats = {s.format for s in sets}
-    params = entry.get("parameters")
     return CatalogModel(
         id=model_id.strip(),
         name=str(entry.get("name") or model_id),
@@ -116,8 +158,8 @@ def model_from_dict(entry: Any, *, source: str, origin: str) -> CatalogModel:
         description=str(entry.get("description") or ""),
         files=sets,
         format=formats.pop() if len(formats) == 1 else None,
-        parameters=float(params) if isinstance(params, (int, float)) else None,
-        context_length=entry.get("context_length"),
+        parameters=float(params) if params is not None else None,
+        context_length=context,
         provider=entry.get("provider"),
         custom=source == "custom",
         extra={"origin": origin},

@@ -85,3 +85,46 @@ class CatalogModel:
             for f in data.get("files", [])
         ]
         return cls(**{**data, "files": files})
+
+
+def _kind_ok(value: Any, kind: type | tuple[type, ...], optional: bool) -> bool:
+    if value is None:
+        return optional
+    return not isinstance(value, bool) and isinstance(value, kind)
+
+
+def type_problem(model: CatalogModel) -> str | None:
+    """What is wrong with the types of a stored model's fields (``None`` when nothing is).
+
+    Rows are validated on the way in; this guards the reads against rows written by older
+    versions or by hand, so one bad row cannot break a listing.
+    """
+    fields: list[tuple[str, Any, type | tuple[type, ...], bool]] = [
+        ("id", model.id, str, False),
+        ("name", model.name, str, False),
+        ("description", model.description, str, False),
+        ("parameters", model.parameters, (int, float), True),
+        ("context_length", model.context_length, int, True),
+        ("provider", model.provider, str, True),
+        ("created", model.created, str, True),
+    ]
+    if not isinstance(model.files, list):
+        return "files"
+    for entry in model.files:
+        fields += [
+            ("files.id", entry.id, str, False),
+            ("files.name", entry.name, str, False),
+            ("files.format", entry.format, str, False),
+            ("files.quantization", entry.quantization, str, True),
+        ]
+        for part in entry.parts:
+            fields += [
+                ("files.parts.filename", part.filename, str, False),
+                ("files.parts.url", part.url, str, False),
+                ("files.parts.size", part.size, int, True),
+                ("files.parts.sha256", part.sha256, str, True),
+            ]
+    for name, value, kind, optional in fields:
+        if not _kind_ok(value, kind, optional):
+            return f"{name} is {type(value).__name__}"
+    return None

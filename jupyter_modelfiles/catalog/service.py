@@ -9,9 +9,10 @@ loaded model by id (``RuntimeInfo``), and put it in the snapshots.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..downloads.jobs import RUNNING, Job
@@ -24,10 +25,14 @@ from .custom import custom_id, new_custom, updated_custom
 from .enrich import Enricher
 from .fetch import Fetcher, choose, parse_hub_url
 from .hub import HubSource
+from .local import cached_hub_models
 from .localstate import LocalState
 from .models import CatalogModel, ModelFileSet
 from .shapes import ACTIVE, FileState
 from .sources import Sources
+
+if TYPE_CHECKING:
+    from ..team.setup import Team
 
 #: The runtime's info of each loaded model, by model id (``RuntimeManager.loaded()``).
 RuntimeInfo = Mapping[str, Mapping[str, Any]]
@@ -50,13 +55,14 @@ class Catalog:
         hf_token: str | None = None,
         *,
         manifest_ttl: float = 60.0,
+        team: Team | None = None,
     ):
         self.events = events
         self.downloads = downloads
         self.root_dir = Path(root_dir)
         self.models_dir = self.root_dir / "models"
         self.hf_cache_dir = Path(hf_cache_dir).expanduser()
-        self.state = LocalState(db, self.models_dir, self.hf_cache_dir)
+        self.state = LocalState(db, self.models_dir, self.hf_cache_dir, team=team)
         hub = HubSource(hf_endpoint, hf_token)
         self.sources = Sources(self.state, hub, list(manifests or []), manifest_ttl)
         self.enricher = Enricher(self.state, hub)
@@ -100,6 +106,8 @@ class Catalog:
         self, model: CatalogModel, states: dict[str, FileState], runtime: RuntimeInfo
     ) -> dict[str, Any]:
         jobs = await self._jobs(model.id)
+        if model.created is None:
+            model.created = await self.state.first_seen(model.id, shapes.now_iso())
         return shapes.snapshot(model, states, jobs, runtime.get(model.id))
 
     # -- listing -------------------------------------------------------------------------
@@ -132,7 +140,12 @@ class Catalog:
             for model in (await self.sources.manifest_models()).values():
                 found.setdefault(model.id, model)
         if source in (None, "local", "hub"):
-            for model in await self.state.known_with_files():
+            local_models = [
+                *await self.state.known_with_files(),
+                # what huggingface_hub itself put in the cache (hf_hub_download...)
+                *await asyncio.to_thread(cached_hub_models, self.hf_cache_dir, self.hub.endpoint),
+            ]
+            for model in local_models:
                 if source in (None, "local") or model.source == source:
                     found.setdefault(model.id, self.enricher.cached(model))
         if source == "hub" or (source is None and search):
@@ -289,8 +302,11 @@ class Catalog:
     ) -> dict[str, Any]:
         """Pieces ``POST v1/models/{id}/download``: start, return the snapshot."""
         model = await self._enriched(model_id)
-        await self.fetcher.start(model, choose(model, files, quantization))
-        return await self.snapshot(model.id, runtime=runtime)
+        jobs = await self.fetcher.start(model, choose(model, files, quantization))
+        snapshot = await self.snapshot(model.id, runtime=runtime)
+        # ours: the jobs this request started or joined (``jobs`` lists every job ever run)
+        snapshot["started"] = [job.to_status() for job in jobs]
+        return snapshot
 
     async def download_lmstudio(self, target: Any, quantization: Any = None) -> dict[str, Any]:
         """LM Studio ``POST v1/models/download``: a catalog id or a Hub URL."""

@@ -105,7 +105,9 @@ def download_status(model: CatalogModel, entry: ModelFileSet, state: FileState) 
     else:
         status = "not_started"
     out: dict[str, Any] = {"status": status}
-    if jobs and (status != "completed" or any(j.status == "completed" for j in jobs)):
+    # not_started (never started, cancelled, failed) has no progress: a cancelled download
+    # starts again from nothing
+    if jobs and (status in ("in_progress", "paused") or any(j.status == "completed" for j in jobs)):
         out["progress"] = anaconda_download(
             jobs, file_id=entry.id, model_id=model.id, filename=entry.name, size=entry.size
         )

@@ -76,10 +76,16 @@ class Sources:
         if _HUB_ID.match(model_id):
             try:
                 return await self.hub.model(model_id)
-            except (UpstreamError, NotFound):
+            except (UpstreamError, NotFound) as exc:
                 known = await self.state.known(model_id)
                 if known is not None:
                     return known
+                if isinstance(exc, UpstreamError):
+                    # no catalog has it and the Hub cannot say: unknown, and say why
+                    raise NotFound(
+                        f"no model {model_id!r} in the catalog, and the Hugging Face Hub "
+                        f"could not be asked ({exc.message})"
+                    ) from None
                 raise
         known = await self.state.known(model_id)
         if known is not None:

@@ -27,8 +27,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import journal as journal_mod
+from .destinations import DestinationPolicy, DestinationRefused
 from .hasher import WriteHasher
-from .http import Connection, HTTPClientError, Response, drain
+from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
 from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
 
@@ -60,6 +61,8 @@ class EngineConfig:
     max_reresolves: int = 10
     commit_interval: float = 0.5
     rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
+    give_up_after: float = 180.0  # seconds without a byte of data (all retries included)
+    policy: DestinationPolicy | None = None  # where connections may go (None: anywhere)
 
 
 @dataclass
@@ -204,6 +207,9 @@ class FileDownload:
         self._resolve_lock = threading.Lock()
         self._reresolves = 0
         self._force_single = False
+        self._resumable = False  # ranged with a known size: the partial file can be resumed
+        self._last_data = time.monotonic()  # when a byte last arrived (the give-up timer)
+        self._last_problem = "the origin sends no data"
         self._fd = -1
         self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
@@ -237,6 +243,7 @@ class FileDownload:
     def run(self) -> DownloadResult:
         """Download, verify and publish; raise DownloadError or Stopped otherwise."""
         self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._last_data = time.monotonic()
         restarts = 0
         while True:
             self._check_stopped()
@@ -250,6 +257,10 @@ class FileDownload:
                 raise DownloadError("the origin serves an empty file; nothing was published")
             try:
                 return self._download(probe)
+            except DownloadError as exc:
+                if exc.no_space:
+                    raise self._out_of_space(exc) from None
+                raise
             except _Restart as restart:
                 restarts += 1
                 if restart.no_ranges:
@@ -271,7 +282,25 @@ class FileDownload:
         except FileNotFoundError:
             pass
 
+    def _out_of_space(self, exc: DownloadError) -> DownloadError:
+        """The disk is full: free the partial file unless the download can resume from it."""
+        if self._resumable and self.durable > 0 and self.partial.exists():
+            return DownloadError(
+                f"{exc.message}; the partial file ({self.durable} bytes done) was kept so the "
+                "download can resume once space is freed (cancel the job to delete it)",
+                no_space=True,
+            )
+        journal_mod.remove(self.journal)
+        self._remove_partial()
+        return DownloadError(
+            f"{exc.message}; the partial file was deleted to free the space", no_space=True
+        )
+
     # -- probe --------------------------------------------------------------------------
+    def probe(self) -> ProbeResult:
+        """Only the probe (final URL, size, ETag), with retries; team mode keys files by it."""
+        return self._probe_with_retries()
+
     def _probe_with_retries(self) -> ProbeResult:
         failures = 0
         while True:
@@ -287,15 +316,31 @@ class FileDownload:
                     raise DownloadError(
                         f"{retry.message} (gave up after {failures} attempts)"
                     ) from None
-                self._halt.wait(self._delay(failures, retry.retry_after))
+                self._give_up_if_silent(retry.message)
+                self._halt.wait(min(self._delay(failures, retry.retry_after), self._silence_left()))
+                self._give_up_if_silent(retry.message)
+
+    def _silence_left(self) -> float:
+        return max(0.0, self.config.give_up_after - (time.monotonic() - self._last_data))
+
+    def _give_up_if_silent(self, why: str) -> None:
+        """No byte of data for ``give_up_after`` seconds: the file fails, with the last cause."""
+        if self._silence_left() <= 0:
+            raise DownloadError(
+                f"{why}; gave up after {self.config.give_up_after:g} s without receiving data "
+                "(ModelFilesApp.download_give_up_after)"
+            )
 
     def _probe_once(self, url: str) -> ProbeResult:
-        conn = Connection(self.config.stall_timeout)
+        timeout = max(0.1, min(self.config.stall_timeout, self._silence_left()))
+        conn = Connection(timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         headers = {**self.headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}
         try:
             response, final = conn.request_following("GET", url, headers)
+        except DestinationRefused as exc:
+            raise DownloadError(exc.message) from None
         except (HTTPClientError, OSError) as exc:
             self._check_stopped()
             raise _Retry(f"cannot reach the origin: {exc or type(exc).__name__}") from None
@@ -369,14 +414,24 @@ class FileDownload:
         else:
             journal_mod.remove(self.journal)
             self._remove_partial()
-        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        self._resumable = ranged
+        self.durable = done.total()  # what a resume would keep if the space check fails
+        if probe.size is not None:
+            self._check_space(probe.size)  # before the partial file exists
+        try:
+            self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._os_error(exc) from None
         writer: WriteHasher | None = None
         hashed = False
         try:
             if probe.size is not None:
                 self._preallocate(probe.size)
             state = JournalState(self.url, probe.size, probe.etag, probe.last_modified, done.items)
-            journal_mod.save(self.journal, state)
+            try:
+                journal_mod.save(self.journal, state)
+            except OSError as exc:
+                raise self._os_error(exc) from None
             self._written = done.copy()
             self.durable = done.total()
             if self.on_progress:
@@ -415,6 +470,10 @@ class FileDownload:
                 for thread in started:
                     thread.join(cfg.commit_interval / max(1, len(started)))
                 self._commit(state)
+                try:
+                    self._give_up_if_silent(self._last_problem)
+                except DownloadError as silent:
+                    self._fail(silent)
                 elapsed = time.monotonic() - began
                 if waiting and elapsed >= cfg.split_after and not self._halt.is_set():
                     rate = (self._written.total() - base) / elapsed
@@ -426,6 +485,8 @@ class FileDownload:
             writer.drain()
             self._commit(state)
             failure = self._failure
+            if isinstance(failure, DestinationRefused):
+                raise DownloadError(failure.message)
             if failure is not None:
                 if isinstance(failure, _Restart | DownloadError):
                     raise failure
@@ -460,8 +521,11 @@ class FileDownload:
         journal_mod.remove(self.journal)
         return DownloadResult(self.dest, size, digest)
 
-    def _preallocate(self, size: int) -> None:
-        allocated = os.fstat(self._fd).st_blocks * 512
+    def _check_space(self, size: int) -> None:
+        try:
+            allocated = self.partial.stat().st_blocks * 512
+        except FileNotFoundError:
+            allocated = 0
         need = max(0, size - allocated)
         free = shutil.disk_usage(self.partial.parent).free
         if need > free:
@@ -470,6 +534,8 @@ class FileDownload:
                 f"{self.partial.parent}",
                 no_space=True,
             )
+
+    def _preallocate(self, size: int) -> None:
         try:
             os.posix_fallocate(self._fd, 0, size)
         except OSError as exc:
@@ -530,6 +596,7 @@ class FileDownload:
 
     def _record(self, start: int, end: int) -> int:
         """Mark bytes as written (by the writer thread); return the contiguous prefix."""
+        self._last_data = time.monotonic()
         with self._lock:
             self._written.add(start, end)
             return self._written.prefix()
@@ -653,7 +720,7 @@ class FileDownload:
 
     # -- connection threads -------------------------------------------------------------
     def _ranged_worker(self, scheduler: Scheduler) -> None:
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         pool = self._buffers()
@@ -669,6 +736,7 @@ class FileDownload:
                     scheduler.finish(piece)
                     failures = 0
                 except _Retry as retry:
+                    self._last_problem = retry.message
                     scheduler.release(piece)
                     if piece.next > before:
                         failures = 0
@@ -704,7 +772,7 @@ class FileDownload:
         start, end = piece.next, piece.end
         url = self._final_url
         headers = {
-            **self.headers,
+            **headers_for(self.headers, self.url, url),
             "Range": f"bytes={start}-{end - 1}",
             "Accept-Encoding": "identity",
         }
@@ -771,7 +839,7 @@ class FileDownload:
 
     def _stream_worker(self) -> None:
         """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
-        conn = Connection(self.config.stall_timeout)
+        conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
         pool = self._buffers()
@@ -791,7 +859,7 @@ class FileDownload:
         probe = self._probe
         assert probe is not None
         url = self._final_url
-        headers = {**self.headers, "Accept-Encoding": "identity"}
+        headers = {**headers_for(self.headers, self.url, url), "Accept-Encoding": "identity"}
         try:
             response = conn.request("GET", url, headers)
         except TimeoutError:

@@ -23,8 +23,32 @@ import struct
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+from .destinations import SCHEMES, DestinationPolicy, DestinationRefused, ascii_host
+
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
+#: Headers that carry credentials: sent only to the origin they were given for.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, lower-cased, with the scheme's default port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def headers_for(headers: dict[str, str], given_for: str, url: str) -> dict[str, str]:
+    """``headers`` to send to ``url``: credentials only if ``url`` has the origin (scheme,
+    host and port) of ``given_for``, the URL they were given for."""
+    if origin_of(url) == origin_of(given_for):
+        return dict(headers)
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 class HTTPClientError(Exception):
@@ -110,12 +134,24 @@ class Response:
 
 
 class Connection:
-    """One keep-alive connection to one origin, re-opened when the origin changes."""
+    """One keep-alive connection to one origin, re-opened when the origin changes.
 
-    def __init__(self, timeout: float):
+    With a ``policy``, every connection (first URL, redirects, reconnects) goes only to an
+    address the policy permits; host names go on the wire in their IDNA form.
+    """
+
+    def __init__(self, timeout: float, policy: DestinationPolicy | None = None):
         self.timeout = timeout
+        self.policy = policy
         self._conn: http.client.HTTPConnection | None = None
         self._origin: tuple[str, str, int | None] | None = None
+
+    def _open(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = cls(ascii_host(host), port, timeout=self.timeout)
+        if self.policy is not None:
+            conn._create_connection = self.policy.connect  # type: ignore[attr-defined]
+        return conn
 
     def direct_socket(self) -> socket.socket | None:
         """The plain TCP socket, switched to blocking reads bounded by ``SO_RCVTIMEO``.
@@ -151,17 +187,12 @@ class Connection:
     def request(self, method: str, url: str, headers: dict[str, str]) -> Response:
         """Send one request; return the response with its body unread."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url}")
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            raise DestinationRefused(f"only http and https URLs are downloaded, not {url[:200]}")
         origin = (parts.scheme, parts.hostname, parts.port)
         if self._conn is None or origin != self._origin:
             self.close()
-            cls = (
-                http.client.HTTPSConnection
-                if parts.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+            self._conn = self._open(parts.scheme, parts.hostname, parts.port)
             self._origin = origin
         target = parts.path or "/"
         if parts.query:
@@ -177,15 +208,13 @@ class Connection:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 # A stale keep-alive connection: retry once on a fresh one.
                 self.close()
-                cls = (
-                    http.client.HTTPSConnection
-                    if parts.scheme == "https"
-                    else http.client.HTTPConnection
-                )
-                self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+                self._conn = self._open(parts.scheme, parts.hostname, parts.port)
                 if attempt == 2:
                     raise HTTPClientError(f"{type(exc).__name__}: {exc}") from exc
             except TimeoutError:
+                self.close()
+                raise
+            except DestinationRefused:
                 self.close()
                 raise
             except (OSError, http.client.HTTPException) as exc:
@@ -199,16 +228,12 @@ class Connection:
     ) -> tuple[Response, str]:
         """Like :meth:`request` but follows redirects; returns the response and final URL.
 
-        ``Authorization`` is dropped when a redirect leaves the original host.
+        ``headers`` are meant for ``url``'s origin: their credentials are sent to no other
+        (see :func:`headers_for`).
         """
         current = url
-        first_host = urlsplit(url).netloc
         for _ in range(MAX_REDIRECTS + 1):
-            send = dict(headers)
-            if urlsplit(current).netloc != first_host:
-                send.pop("Authorization", None)
-                send.pop("authorization", None)
-            response = self.request(method, current, send)
+            response = self.request(method, current, headers_for(headers, url, current))
             if response.status not in REDIRECTS:
                 return response, current
             location = response.header("location")
@@ -216,6 +241,11 @@ class Connection:
             if not location:
                 raise HTTPClientError(f"redirect {response.status} without a Location header")
             current = urljoin(current, location)
+            if urlsplit(current).scheme not in SCHEMES:
+                raise DestinationRefused(
+                    f"the origin redirected to a {urlsplit(current).scheme or 'scheme-less'}: "
+                    f"URL ({current[:200]}); only http and https redirects are followed"
+                )
         raise HTTPClientError(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 

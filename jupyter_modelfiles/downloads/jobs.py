@@ -7,8 +7,10 @@ Anaconda's ``Download`` object sums the jobs of a logical file's parts: it is bu
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -50,6 +52,23 @@ def job_status(value: str) -> JobStatus:
 
 def new_job_id() -> str:
     return "job_" + secrets.token_hex(5)
+
+
+_version_lock = threading.Lock()
+_last_version = 0
+
+
+def next_version() -> int:
+    """A server-issued state version: strictly increasing, also across restarts.
+
+    Microseconds since the epoch, bumped by one when two states fall in the same
+    microsecond; a front end keeps a job's state with the highest version it has seen,
+    so an HTTP reply that arrives after a newer event never replaces it.
+    """
+    global _last_version
+    with _version_lock:
+        _last_version = max(_last_version + 1, time.time_ns() // 1000)
+        return _last_version
 
 
 def iso(value: datetime | None) -> str | None:
@@ -104,10 +123,32 @@ class Job:
     expected_size: int | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     active_seconds: float = 0.0  # time spent downloading, across pauses and restarts
+    version: int = field(default_factory=next_version)  # bumped by :meth:`touch`
+
+    def touch(self) -> None:
+        """Mark a change of state: the next status object carries a higher version."""
+        self.version = next_version()
 
     @property
     def live(self) -> bool:
         return self.status in LIVE
+
+    def eta(self) -> datetime | None:
+        """When the download should complete: the measured estimate, or, before the speed is
+        measured (the first report), one from the average speed since it started. ``None``
+        while the total size or the speed is unknown (nothing received yet)."""
+        if self.estimated_completion is not None:
+            return self.estimated_completion
+        total, done = self.total_size_bytes, self.downloaded_bytes
+        if not total or self.started_at is None:
+            return None
+        current = now()
+        if done >= total:
+            return current
+        elapsed = (current - self.started_at).total_seconds()
+        if done <= 0 or elapsed <= 0:
+            return None
+        return current + timedelta(seconds=(total - done) * elapsed / done)
 
     def to_status(self) -> dict[str, Any]:
         """LM Studio's job status object (only the fields the seed gives for the status)."""
@@ -116,13 +157,13 @@ class Job:
             "status": self.status,
             "downloaded_bytes": self.downloaded_bytes,
             "total_size_bytes": self.total_size_bytes or 0,
+            "version": self.version,
         }
         if self.started_at is not None:
             out["started_at"] = iso(self.started_at)
         if self.status == "downloading":
             out["bytes_per_second"] = self.bytes_per_second
-            if self.estimated_completion is not None:
-                out["estimated_completion"] = iso(self.estimated_completion)
+            out["estimated_completion"] = iso(self.eta())
         if self.status == "completed" and self.completed_at is not None:
             out["completed_at"] = iso(self.completed_at)
         out.update(
@@ -176,4 +217,5 @@ def pieces_progress(status: dict[str, Any]) -> dict[str, Any]:
         "bytes_per_second": status.get("bytes_per_second", 0.0),
         "estimated_completion": status.get("estimated_completion"),
         "error": status.get("error"),
+        "version": status.get("version"),
     }

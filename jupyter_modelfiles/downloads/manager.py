@@ -3,7 +3,12 @@
 Jobs live in SQLite (``downloads`` component). Each running job's engine runs in a worker
 thread (the engine starts its own connection and hasher threads), so the server's event loop
 only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
-progress (bytes durably written) at most ~10 times a second per job.
+progress (bytes durably written) at most ~10 times a second per job. Every change also bumps
+the job's ``version`` (see :func:`.jobs.next_version`), so clients order replies and events.
+
+Team mode: a job marked shared runs through :class:`~.shared.SharedTransfers` (``_execute``),
+which may complete it from the shared store or from another server's transfer; the engine is
+reached through :class:`_ThreadRunner` only, the seam for running it elsewhere.
 """
 
 from __future__ import annotations
@@ -24,14 +29,23 @@ from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from .. import defaults
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, Forbidden, InvalidRequest, NotFound
 from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
-from .engine import DownloadError, EngineConfig, FileDownload, Stopped
+from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
+from .engine import (
+    DownloadError,
+    DownloadResult,
+    EngineConfig,
+    FileDownload,
+    ProbeResult,
+    Stopped,
+)
 from .jobs import (
     RUNNING,
     STATUS_GROUPS,
+    TERMINAL,
     DownloadRequest,
     Job,
     JobStatus,
@@ -40,6 +54,7 @@ from .jobs import (
     new_job_id,
     now,
 )
+from .shared import Progress, SharedTransfers, is_shared
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +208,14 @@ class DownloadManager:
         connections: int | None = None,
         stall_timeout: float | None = None,
         rate_limit: int | None = None,
+        give_up_after: float | None = None,
+        destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
+        team: SharedTransfers | None = None,
     ):
         """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
-        same fields of ``engine_config``; the config passed in is copied, never changed."""
+        same fields of ``engine_config``; the config passed in is copied, never changed.
+        ``team``: team mode (shared store + coordinator) for jobs marked shared."""
         self.db = db
         self.events = events
         self.partial_dir = Path(partial_dir)
@@ -213,11 +232,19 @@ class DownloadManager:
             overrides["stall_timeout"] = stall_timeout
         if rate_limit is not None:
             overrides["rate_limit"] = rate_limit or None
+        if give_up_after is not None:
+            overrides["give_up_after"] = give_up_after
+        if destinations is not None:
+            overrides["policy"] = destinations
+        elif base.policy is None:
+            overrides["policy"] = DestinationPolicy()  # link-local ranges denied
         self.engine_config = dataclasses.replace(base, **overrides)
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._engines: dict[str, FileDownload] = {}
         self._hooks: dict[str, Hook] = {}
+        self.team = team
+        self._stops: dict[str, asyncio.Event] = {}  # shared jobs waiting on another server
         self._throttle = Throttle(0.1)
         self._lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(
@@ -245,7 +272,10 @@ class DownloadManager:
         await self._load()
         for job in self._jobs.values():
             if job.status == "queued":
-                await self._save(job)
+                try:
+                    await self._save(job)
+                except Exception as exc:  # a full disk must not stop the queue from running
+                    log.warning("cannot save download job %s: %s", job.job_id, exc)
         self._pump()
 
     async def close(self) -> None:
@@ -253,10 +283,14 @@ class DownloadManager:
         self._closing = True
         for engine in list(self._engines.values()):
             engine.stop("close")
+        for stop in self._stops.values():
+            stop.set()
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=15)
         self._executor.shutdown(wait=False)
+        if self.team is not None:
+            await self.team.close()
 
     def register_hook(self, name: str, fn: Hook) -> None:
         """``fn(job)`` runs after the file is published, before the job is ``completed``."""
@@ -298,8 +332,7 @@ class DownloadManager:
     async def submit(self, request: DownloadRequest) -> Job:
         """Queue a download; a live job for the same ``dest`` is joined instead."""
         await self._load()
-        url = request.url
-        _check_url(url)
+        url = await self._check_destination(request.url)
         expected = request.sha256.lower() if request.sha256 else None
         if expected is not None and not _SHA256.match(expected):
             raise InvalidRequest("sha256 must be 64 hexadecimal characters")
@@ -326,10 +359,28 @@ class DownloadManager:
                 headers=dict(request.headers),
             )
             self._jobs[job.job_id] = job
-            await self._save(job)
+            try:
+                await self._save(job)
+            except Exception:
+                del self._jobs[job.job_id]  # not recorded (a full disk): it does not exist
+                raise
         self._publish(job, final=True)
         self._pump()
         return job
+
+    async def _check_destination(self, url: str) -> str:
+        """The URL with its scheme in lower case, once its destination is allowed."""
+        parts = _check_url(url)
+        url = url[: len(parts.scheme)].lower() + url[len(parts.scheme) :]
+        policy = self.engine_config.policy
+        if policy is not None:
+            try:
+                await asyncio.to_thread(policy.check, url)
+            except InvalidHost as exc:
+                raise InvalidRequest(exc.message) from None
+            except DestinationRefused as exc:
+                raise Forbidden(exc.message) from None
+        return url
 
     async def submit_url(
         self,
@@ -364,12 +415,13 @@ class DownloadManager:
             return job
         if job.status not in RUNNING:
             raise Conflict(f"job {job_id} is {job.status}; only queued or downloading jobs pause")
+        previous = job.status
         job.status = "paused"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await self._stop_engine(job_id, "pause")
         job.status = "paused"
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
@@ -380,9 +432,14 @@ class DownloadManager:
             return job
         if job.status not in ("paused", "failed"):
             raise Conflict(f"job {job_id} is {job.status}; only paused or failed jobs resume")
+        previous, error = job.status, job.error
         job.status = "queued"
         job.error = None
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception:
+            job.status, job.error = previous, error
+            raise
         self._publish(job, final=True)
         self._pump()
         return job
@@ -394,16 +451,44 @@ class DownloadManager:
             return job
         if job.status == "completed":
             raise Conflict(f"job {job_id} is completed; delete the file instead")
+        previous = job.status
         job.status = "cancelled"
         await self._stop_engine(job_id, "cancel")
         job.status = "cancelled"
         job.bytes_per_second = 0.0
         job.estimated_completion = None
         await asyncio.to_thread(self._remove_partial_files, job_id)
-        await self._save(job)
+        await self._save_or_undo(job, previous)
         self._publish(job, final=True)
         self._pump()
         return job
+
+    async def clear(self, statuses: tuple[str, ...] = TERMINAL) -> list[str]:
+        """Forget finished jobs (and a failed job's partial data); returns their ids.
+
+        Each cleared job is published once more with ``cleared: true`` so lists drop it.
+        """
+        await self._load()
+        wrong = [s for s in statuses if s not in TERMINAL]
+        if wrong:
+            raise InvalidRequest(f"only {', '.join(TERMINAL)} jobs can be cleared, not {wrong}")
+        async with self._lock:
+            gone = [job for job in self._jobs.values() if job.status in statuses]
+            for job in gone:
+                del self._jobs[job.job_id]
+        ids = [job.job_id for job in gone]
+        if not ids:
+            return ids
+        await self.db.run(
+            lambda c: c.executemany(
+                "DELETE FROM download_jobs WHERE job_id = ?", [(i,) for i in ids]
+            )
+        )
+        for job in gone:
+            await asyncio.to_thread(self._remove_partial_files, job.job_id)
+            job.touch()
+            self.events.publish("job", job.job_id, {**job.to_status(), "cleared": True})
+        return ids
 
     # -- partial files -------------------------------------------------------------------
     def _partial_paths(self, job_id: str) -> tuple[Path, Path]:
@@ -489,6 +574,7 @@ class DownloadManager:
                 break
             if job.status == "queued" and job.job_id not in self._tasks:
                 job.status = "downloading"
+                job.touch()
                 self._tasks[job.job_id] = asyncio.get_running_loop().create_task(self._run(job))
                 running += 1
 
@@ -496,17 +582,26 @@ class DownloadManager:
         engine = self._engines.get(job_id)
         if engine is not None:
             engine.stop(reason)
+        if job_id in self._stops:
+            self._stops[job_id].set()
         task = self._tasks.get(job_id)
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait([task], timeout=30)
 
     async def _run(self, job: Job) -> None:
-        loop = asyncio.get_running_loop()
         job.error = None
         job.started_at = job.started_at or now()
-        await self._save(job)
+        try:
+            await self._save(job)
+        except Exception as exc:  # a full disk: the job fails now rather than hang
+            job.status = "failed"
+            job.error = f"cannot record the start of the download: {exc}"
+            self._tasks.pop(job.job_id, None)
+            await self._save_durably(job)
+            self._publish(job, final=True)
+            self._pump()
+            return
         self._publish(job, final=True)
-        part, journal = self._partial_paths(job.job_id)
         speed = _Speed()
         last_saved = [0.0]
 
@@ -514,6 +609,7 @@ class DownloadManager:
             job.downloaded_bytes = done
             if total is not None:
                 job.total_size_bytes = total
+            job.touch()
             if job.status != "downloading":
                 return
             rate = speed.update(done)
@@ -525,25 +621,14 @@ class DownloadManager:
                 self.events.publish("job", job.job_id, job.to_status())
             if time.monotonic() - last_saved[0] > 1.0:
                 last_saved[0] = time.monotonic()
-                self.db.run_sync(lambda c: self._upsert(c, job))
+                try:
+                    self.db.run_sync(lambda c: self._upsert(c, job))
+                except Exception as exc:  # progress is saved again later; never stop the data
+                    log.warning("cannot save the progress of %s: %s", job.job_id, exc)
 
-        engine = FileDownload(
-            job.url,
-            job.dest,
-            part,
-            journal,
-            sha256=job.expected_sha256,
-            size=job.expected_size,
-            headers=job.headers,
-            config=EngineConfig(**vars(self.engine_config)),
-            on_progress=on_progress,
-        )
-        self._engines[job.job_id] = engine
-        if job.status != "downloading":
-            engine.stop(job.status)  # paused or cancelled before the engine existed
         began = time.monotonic()
         try:
-            result = await loop.run_in_executor(self._executor, engine.run)
+            result = await self._execute(job, on_progress)
         except Stopped:
             job.active_seconds += time.monotonic() - began
             return  # pause/cancel/close set the status themselves
@@ -558,7 +643,7 @@ class DownloadManager:
             job.error = f"unexpected error: {exc}"
         else:
             job.active_seconds += time.monotonic() - began
-            job.sha256 = result.sha256
+            job.sha256 = result.sha256 or job.sha256
             job.downloaded_bytes = job.total_size_bytes = result.size
             job.error = None
             hook_failed = False
@@ -583,9 +668,27 @@ class DownloadManager:
                 job.bytes_per_second = 0.0
                 job.estimated_completion = None
             if not self._closing or job.status != "downloading":
-                await self._save(job)
+                await self._save_durably(job)
                 self._publish(job, final=True)
             self._pump()
+
+    async def _execute(self, job: Job, on_progress: Progress) -> DownloadResult:
+        """The engine run of ``job``; in team mode a shared job goes through the team
+        (which may complete it from the store or another server's transfer)."""
+        runner = _ThreadRunner(self, job)
+        if self.team is not None and is_shared(job):
+            stop = self._stops.setdefault(job.job_id, asyncio.Event())
+            if job.status != "downloading":
+                stop.set()
+            try:
+                shared = await self.team.run(job, runner, on_progress, stop)
+            finally:
+                self._stops.pop(job.job_id, None)
+            if shared is not None:
+                job.dest = shared.path
+                return shared
+        part, journal = self._partial_paths(job.job_id)
+        return await runner.download(part, journal, job.dest, on_progress)
 
     # -- persistence and events ----------------------------------------------------------
     def _upsert(self, conn: sqlite3.Connection, job: Job) -> None:
@@ -598,6 +701,79 @@ class DownloadManager:
     async def _save(self, job: Job) -> None:
         await self.db.run(lambda c: self._upsert(c, job))
 
+    async def _save_or_undo(self, job: Job, previous: JobStatus) -> None:
+        """Save a command's new status; if it cannot be recorded (a full disk), the job keeps
+        its recorded status (a stopped live job queues again) and the error goes up."""
+        try:
+            await self._save(job)
+        except Exception:
+            job.status = "queued" if previous in RUNNING else previous
+            self._pump()
+            raise
+
+    async def _save_durably(self, job: Job, attempts: int = 8) -> None:
+        """Save a job's outcome, retrying a while (a full disk may be freed meanwhile): a job
+        left ``downloading`` in the database would start again by itself at the next start."""
+        for attempt in range(attempts):
+            try:
+                await self._save(job)
+                return
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    log.error("cannot save download job %s as %s: %s", job.job_id, job.status, exc)
+                    return
+                await asyncio.sleep(min(5.0, 0.25 * 2**attempt))
+
     def _publish(self, job: Job, *, final: bool = False) -> None:
+        job.touch()
         if self._throttle.allow(job.job_id, final=final):
             self.events.publish("job", job.job_id, job.to_status())
+
+
+class _ThreadRunner:
+    """Runs a job's engine in the manager's worker threads (``shared.EngineRunner``)."""
+
+    def __init__(self, manager: DownloadManager, job: Job) -> None:
+        self.manager = manager
+        self.job = job
+
+    def _engine(
+        self, partial: Path, journal: Path, dest: Path, on_progress: Progress | None
+    ) -> FileDownload:
+        job = self.job
+        engine = FileDownload(
+            job.url,
+            dest,
+            partial,
+            journal,
+            sha256=job.expected_sha256,
+            size=job.expected_size,
+            headers=job.headers,
+            config=EngineConfig(**vars(self.manager.engine_config)),
+            on_progress=on_progress,
+        )
+        self.manager._engines[job.job_id] = engine
+        if job.status != "downloading":
+            engine.stop(job.status)  # paused or cancelled before the engine existed
+        return engine
+
+    async def _in_thread(self, engine: FileDownload, work: Callable[[], Any]) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.manager._executor, work)
+        finally:
+            if self.manager._engines.get(self.job.job_id) is engine:
+                del self.manager._engines[self.job.job_id]
+
+    async def probe(self) -> ProbeResult:
+        part, journal = self.manager._partial_paths(self.job.job_id)
+        engine = self._engine(part, journal, self.job.dest, None)
+        result: ProbeResult = await self._in_thread(engine, engine.probe)
+        return result
+
+    async def download(
+        self, partial: Path, journal: Path, dest: Path, on_progress: Progress
+    ) -> DownloadResult:
+        engine = self._engine(partial, journal, dest, on_progress)
+        result: DownloadResult = await self._in_thread(engine, engine.run)
+        return result

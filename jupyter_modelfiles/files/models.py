@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,18 @@ _SAMPLE_TYPE_BY_PURPOSE = {
     "batch_output": "batch_result",
     "fine-tune": "instruct",
 }
+
+
+def count_requests(chunks: Iterable[bytes]) -> int:
+    """Requests in a batch input file read as ``chunks``: its lines that are not blank."""
+    total, pending = 0, False  # pending: the unfinished line so far is not blank
+    for chunk in chunks:
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            total += pending or bool(piece.strip())
+            pending = False
+        pending = pending or bool(pieces[-1].strip())
+    return total + pending
 
 
 def purposes_payload() -> dict[str, Any]:
@@ -67,7 +80,7 @@ class FileRecord:
         metadata: dict[str, Any] = {}
         if self.total_requests is not None:
             metadata["total_requests"] = self.total_requests
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "object": "file",
             "bytes": self.bytes,
@@ -76,7 +89,6 @@ class FileRecord:
             "purpose": self.purpose,
             "status": self.status,
             "status_details": None,
-            "expires_at": self.expires_at,
             "sample_type": self.sample_type,
             "source": self.source,
             "num_lines": self.num_lines,
@@ -87,6 +99,9 @@ class FileRecord:
             "deleted": False,
             "metadata": metadata,
         }
+        if self.expires_at is not None:  # absent, not null, when the file never expires
+            out["expires_at"] = self.expires_at
+        return out
 
 
 @dataclass
@@ -114,6 +129,9 @@ class ListResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            # Novita's list envelope ({code, message, data}); OpenAI and Mistral ignore them
+            "code": "200",
+            "message": "success",
             "object": "list",
             "data": [record.to_json() for record in self.data],
             "total": self.total,

@@ -29,6 +29,7 @@ from .models import (
     FileRecord,
     ListQuery,
     ListResult,
+    count_requests,
     default_sample_type,
 )
 from .names import clean_filename, is_valid_id
@@ -180,6 +181,7 @@ class FileStore:
         max_upload_size: int = defaults.MAX_UPLOAD_SIZE,
         default_expiry_hours: float = defaults.SIGNED_URL_DEFAULT_EXPIRY_HOURS,
         max_expiry_hours: float = defaults.SIGNED_URL_MAX_EXPIRY_HOURS,
+        batch_output_expiry_hours: float = defaults.BATCH_OUTPUT_EXPIRY_HOURS,
     ):
         self.root = Path(root)
         self.dir = self.root / "files"
@@ -190,6 +192,7 @@ class FileStore:
         self.max_upload_size = max_upload_size
         self.default_expiry_hours = default_expiry_hours
         self.max_expiry_hours = max_expiry_hours
+        self.batch_output_expiry_hours = batch_output_expiry_hours
         self.signer = UrlSigner(self.root / "signing.key")
         db.migrate("files", SCHEMA)
         self._sweeper: asyncio.Task[None] | None = None
@@ -201,10 +204,13 @@ class FileStore:
             raise NotFound(f"no file with id {file_id[:80]!r}")
         return self.dir / file_id[:2] / file_id
 
-    def new_upload(self, content_type: str) -> MultipartUpload:
-        """A parser for one upload request, writing its file part to a fresh temp file."""
+    def new_upload(self, content_type: str, expected_bytes: int | None = None) -> MultipartUpload:
+        """A parser for one upload request, writing its file part to a fresh temp file;
+        ``expected_bytes`` (the declared body size) that cannot fit is refused at once (507)."""
         temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        return MultipartUpload(content_type, temp, self.max_upload_size)
+        return MultipartUpload(
+            content_type, temp, self.max_upload_size, expected_bytes=expected_bytes
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def _remove_leftovers(self) -> None:
@@ -267,7 +273,7 @@ class FileStore:
             fields = upload.fields
             purpose = check_purpose(fields.get("purpose"))
             sample_type = check_sample_type(fields.get("sample_type"), purpose)
-            expires_at = self._expiry_from_fields(fields)
+            expires_at = self._expiry_from_fields(fields) or self._default_expiry(purpose)
         except Exception:
             await asyncio.to_thread(upload.discard)
             raise
@@ -275,6 +281,7 @@ class FileStore:
         temp = upload.file
         filename = upload.filename
         lines = temp.num_lines() if temp.count_lines else None  # a line format (LINE_FORMATS)
+        requests = await self._requests(temp.path, purpose, filename)
         record = FileRecord(
             id=str(uuid.uuid4()),
             bytes=temp.size,
@@ -286,7 +293,7 @@ class FileStore:
             mimetype=guess_mimetype(filename, upload.file_content_type),
             sha256=temp.sha256.hexdigest(),
             num_lines=lines,
-            total_requests=lines if purpose == "batch" and filename.endswith(".jsonl") else None,
+            total_requests=requests,
             expires_at=expires_at,
             visibility=fields.get("visibility") or "workspace",
         )
@@ -313,6 +320,24 @@ class FileStore:
             )
             return int(now + seconds)
         return None
+
+    def _default_expiry(self, purpose: str) -> int | None:
+        """``batch_output`` files expire by default (as Novita's do); others never."""
+        if purpose == "batch_output" and self.batch_output_expiry_hours > 0:
+            return int(time.time() + self.batch_output_expiry_hours * 3600)
+        return None
+
+    @staticmethod
+    async def _requests(path: Path, purpose: str, filename: str) -> int | None:
+        """``metadata.total_requests`` of a batch input (``.jsonl``): its non-blank lines."""
+        if purpose != "batch" or not filename.lower().endswith(".jsonl"):
+            return None
+
+        def count() -> int:
+            with open(path, "rb") as handle:
+                return count_requests(iter(lambda: handle.read(1 << 20), b""))
+
+        return await asyncio.to_thread(count)
 
     async def _insert(self, record: FileRecord) -> FileRecord:
         values = record.__dict__
@@ -370,6 +395,7 @@ class FileStore:
             )
 
         size, digest, lines = await asyncio.to_thread(_move)
+        requests = await self._requests(self.blob_path(file_id), purpose, name)
         record = FileRecord(
             id=file_id,
             bytes=size,
@@ -381,7 +407,8 @@ class FileStore:
             mimetype=guess_mimetype(name, None),
             sha256=digest,
             num_lines=lines,
-            total_requests=lines if purpose == "batch" and name.endswith(".jsonl") else None,
+            total_requests=requests,
+            expires_at=self._default_expiry(purpose),
         )
         return (await self._insert(record)).to_json()
 

@@ -7,13 +7,16 @@ line count are computed; the size limit is enforced as the bytes arrive.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from email.message import Message
 from pathlib import Path
 
 from ..defaults import upload_too_large
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import InsufficientStorage, InvalidRequest, PayloadTooLarge
+from ..formatting import human_bytes
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 from .writeback import WriteBehind
@@ -22,6 +25,23 @@ MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
 #: Files whose lines are counted (``num_lines``); other uploads skip the count (0.4 CPU-s a GiB).
 LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
+
+
+def no_space(directory: Path, needed: int, *, at_least: bool = False) -> InsufficientStorage:
+    """The 507 of an upload that does not fit: how much it needs and how much is free."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        free = 0
+    need = f"{'at least ' if at_least else ''}{human_bytes(needed)} ({needed} bytes)"
+    return InsufficientStorage(
+        f"not enough disk space for the upload: it needs {need}, "
+        f"{human_bytes(free)} ({free} bytes) free in {directory}; free some space and try again"
+    )
+
+
+def _is_no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class TempFile:
@@ -41,11 +61,19 @@ class TempFile:
         self.last_byte = b""
         self._behind = WriteBehind(self._fd)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, expected: int | None = None) -> None:
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            if not _is_no_space(exc):
+                raise
+            written = self.size + len(data) - len(view)
+            if expected is not None and expected > written:
+                raise no_space(self.path.parent, expected - written) from None
+            raise no_space(self.path.parent, len(view), at_least=True) from None
         self.sha256.update(data)
         if self.count_lines:
             self.newlines += data.count(b"\n")
@@ -62,7 +90,12 @@ class TempFile:
 
     def commit(self) -> None:
         """Flush to disk before the file is published (the durability guarantee)."""
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            if _is_no_space(exc):
+                raise no_space(self.path.parent, self.size, at_least=True) from None
+            raise
         os.close(self._fd)
         self._fd = -1
 
@@ -79,7 +112,14 @@ class TempFile:
 class MultipartUpload:
     """Incremental parser of one ``multipart/form-data`` upload request."""
 
-    def __init__(self, content_type: str, temp_path: Path, max_file_bytes: int):
+    def __init__(
+        self,
+        content_type: str,
+        temp_path: Path,
+        max_file_bytes: int,
+        *,
+        expected_bytes: int | None = None,
+    ):
         header = Message()
         header["Content-Type"] = content_type or "text/plain"
         if header.get_content_type() != "multipart/form-data":
@@ -94,6 +134,14 @@ class MultipartUpload:
             raise InvalidRequest("multipart/form-data request without a boundary")
         self.max_file_bytes = max_file_bytes
         self.temp_path = temp_path
+        self.expected_bytes = expected_bytes  # the declared body size, when there is one
+        if expected_bytes is not None:
+            try:
+                free = shutil.disk_usage(temp_path.parent).free
+            except OSError:
+                free = None
+            if free is not None and expected_bytes > free:
+                raise no_space(temp_path.parent, expected_bytes)
         self.file: TempFile | None = None
         self.filename: str | None = None
         self.file_content_type: str | None = None
@@ -142,16 +190,21 @@ class MultipartUpload:
                 raise InvalidRequest("the multipart body has more than one 'file' part")
             self.filename = clean_filename(headers.filename)
             self.file_content_type = headers.content_type
-            self.file = TempFile(
-                self.temp_path, count_lines=self.filename.lower().endswith(LINE_FORMATS)
-            )
+            try:
+                self.file = TempFile(
+                    self.temp_path, count_lines=self.filename.lower().endswith(LINE_FORMATS)
+                )
+            except OSError as exc:
+                if not _is_no_space(exc):
+                    raise
+                raise no_space(self.temp_path.parent, self.expected_bytes or 1) from None
 
     def _on_part_data(self, data: bytes) -> None:
         if self._part_is_file:
             assert self.file is not None
             if self.file.size + len(data) > self.max_file_bytes:
                 raise PayloadTooLarge(upload_too_large(self.max_file_bytes))
-            self.file.write(data)
+            self.file.write(data, self.expected_bytes)
             return
         if len(self._part_buffer) + len(data) > MAX_FIELD_BYTES:
             name = self._part.name if self._part else "?"

@@ -15,8 +15,9 @@ from urllib.parse import unquote
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
 
-from ..errors import InvalidRequest, ModelFilesError, code_for_status
+from ..errors import InsufficientStorage, InvalidRequest, ModelFilesError, code_for_status
 from ..services import Services
+from ..state import is_disk_full
 
 AUTH_RESOURCE = "modelfiles"
 
@@ -31,7 +32,7 @@ class JSONErrorsMixin(JupyterHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
-        error = exc_info[1] if exc_info else None
+        error = _mapped(exc_info[1] if exc_info else None)
         if isinstance(error, ModelFilesError):
             status_code, body = error.status, error.to_json()
         elif isinstance(error, web.HTTPError):
@@ -59,6 +60,7 @@ class JSONErrorsMixin(JupyterHandler):
         self.finish(json.dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        value = _mapped(value)
         if isinstance(value, ModelFilesError):
             self.log.info(
                 "%s %s -> %s: %s",
@@ -69,6 +71,15 @@ class JSONErrorsMixin(JupyterHandler):
             )
             return
         super().log_exception(typ, value, tb)
+
+
+def _mapped(error: BaseException | None) -> BaseException | None:
+    """A full disk (SQLite's "database or disk is full", ENOSPC) is a 507, never a 500."""
+    if error is not None and not isinstance(error, ModelFilesError) and is_disk_full(error):
+        return InsufficientStorage(
+            f"no space left on the disk: {error}; free some space and try again"
+        )
+    return error
 
 
 class ModelFilesHandler(JSONErrorsMixin, APIHandler):
@@ -96,6 +107,8 @@ class ModelFilesHandler(JSONErrorsMixin, APIHandler):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRequest("request body is nested too deeply to be read") from None
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
         return body

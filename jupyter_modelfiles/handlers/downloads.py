@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..downloads.jobs import TERMINAL
 from ..downloads.manager import DownloadManager
 from ..errors import InvalidRequest
 from ..files.store import check_purpose
@@ -56,14 +57,17 @@ class DownloadsHandler(_DownloadsHandler):
     async def post(self) -> None:
         body = self.json_body()
         url = body.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise InvalidRequest("url is required and must be an http:// or https:// URL")
         sha256 = body.get("sha256")
         filename = body.get("filename")
         for name, value in (("sha256", sha256), ("filename", filename)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidRequest(f"{name} must be a non-empty string")
-        purpose = check_purpose(body.get("purpose") or "user_data")
+        purpose = body.get("purpose")
+        if purpose is not None and not isinstance(purpose, str):
+            raise InvalidRequest("purpose must be a string, e.g. 'user_data'")
+        purpose = check_purpose(purpose or "user_data")
         job = await self.downloads.submit_url(
             url, sha256=sha256, filename=filename, purpose=purpose
         )
@@ -92,6 +96,20 @@ class JobActionHandler(_DownloadsHandler):
         self.write_json((await command(path_id(job_id))).to_dict())
 
 
+class ClearHandler(_DownloadsHandler):
+    """``POST v1/downloads/clear``: forget finished jobs (body ``{status: [...]}`` optional)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body()
+        statuses = body.get("status", list(TERMINAL))
+        if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
+            raise InvalidRequest("status must be a list of job statuses")
+        cleared = await self.downloads.clear(tuple(statuses))
+        self.write_json({"object": "list", "cleared": cleared})
+
+
 class PartialsHandler(_DownloadsHandler):
     """``GET v1/downloads/partials``: partial files no live job owns."""
 
@@ -116,6 +134,7 @@ default_handlers: list[tuple[Any, ...]] = [
     (r"/modelfiles/v1/models/download/status", StatusGroupsHandler),
     (r"/modelfiles/v1/models/download/status/(?P<job_id>[^/]+)", StatusHandler),
     (r"/modelfiles/v1/downloads", DownloadsHandler),
+    (r"/modelfiles/v1/downloads/clear", ClearHandler),
     (r"/modelfiles/v1/downloads/partials", PartialsHandler),
     (r"/modelfiles/v1/downloads/partials/(?P<name>[^/]+)", PartialHandler),
     (r"/modelfiles/v1/downloads/(?P<job_id>[^/]+)", DownloadHandler),

@@ -106,7 +106,7 @@ class FilesHandler(ModelFilesHandler):
             if size is not None and size > self._limit:
                 raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
             self._buffer = []
-            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""))
+            self._upload = store.new_upload(self.request.headers.get("Content-Type", ""), size)
         except ModelFilesError as error:
             if small:
                 self._refuse_after_body(error)
@@ -473,12 +473,12 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             f"unsupported Range {header[:64]!r}; use bytes=START-END",
             headers={"Content-Range": f"bytes */{size}"},
         )
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
+    first, last = _position(match.group(1)), _position(match.group(2))
+    if first is not None:
+        start = first
+        end = min(last, size - 1) if last is not None else size - 1
     else:
-        suffix = int(last)
+        suffix = last or 0
         start, end = max(0, size - suffix), size - 1
         if suffix == 0:
             start = size
@@ -488,6 +488,15 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
+
+
+def _position(digits: str | None) -> int | None:
+    """A byte position of a ``Range`` header; one of more than 20 digits is past any file
+    (Python refuses to convert numbers of over 4,300 digits)."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 def content_disposition(filename: str) -> str:

@@ -17,6 +17,36 @@ from ._helpers import ERROR_SCHEMA, add_auth_refusals, json_response
 
 AREAS: tuple[ModuleType, ...] = (files, downloads, models, runtime, websockets)
 
+#: The paths the Pieces seed names in the singular (``/model/{model}``...): each is also served
+#: and documented at ``/v1/model/...``, an alias of the plural path.
+PIECES_SINGULAR: tuple[str, ...] = (
+    "/v1/models/update",
+    "/v1/models/{model_id}",
+    "/v1/models/{model_id}/download",
+    "/v1/models/{model_id}/download/cancel",
+    "/v1/models/{model_id}/download/progress",
+    "/v1/models/{model_id}/load",
+    "/v1/models/{model_id}/unload",
+)
+
+
+def singular(path: str) -> str:
+    """The Pieces seed's singular form of a plural models path."""
+    return path.replace("/v1/models", "/v1/model", 1)
+
+
+def _alias(path: str, item: dict[str, Any]) -> dict[str, Any]:
+    alias = copy.deepcopy(item)
+    for operation in alias.values():
+        if "operationId" in operation:
+            operation["operationId"] += "_singular"
+        operation["description"] = (
+            f"The Pieces seed's singular path: an alias of `{path}`. "
+            + operation.get("description", "")
+        ).strip()
+    return alias
+
+
 _DOCUMENT_PATH: dict[str, Any] = {
     "/v1/openapi.json": {
         "get": {
@@ -38,6 +68,8 @@ def build_paths() -> dict[str, Any]:
             if path in paths:
                 raise ValueError(f"{path} is documented twice")
             paths[path] = copy.deepcopy(item)
+    for path in PIECES_SINGULAR:
+        paths[singular(path)] = _alias(path, paths[path])
     add_auth_refusals(paths)
     return paths
 
@@ -73,4 +105,4 @@ def build_document(server_path: str = "/modelfiles") -> dict[str, Any]:
     }
 
 
-__all__ = ["AREAS", "build_document"]
+__all__ = ["AREAS", "PIECES_SINGULAR", "build_document", "singular"]

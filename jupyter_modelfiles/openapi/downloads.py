@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..downloads.jobs import STATUS_GROUPS, STATUSES
+from ..downloads.jobs import STATUS_GROUPS, STATUSES, TERMINAL
 from ._helpers import DATE_TIME, NULL_STR, Schema, errors, json_response, list_of, path_param, ref
 
 _REASONS = {
@@ -17,18 +17,34 @@ JOB_STATUSES = list(STATUSES)
 
 _STATUS_PROPS: dict[str, Schema] = {
     "job_id": {"type": "string"},
-    "status": {"type": "string", "enum": JOB_STATUSES},
+    "status": {
+        "type": "string",
+        "enum": JOB_STATUSES,
+        "description": "LM Studio's downloading, paused, completed and failed; queued (waiting "
+        "for a free slot) and cancelled (stopped for good, partial file removed) are our "
+        "extensions",
+    },
     "downloaded_bytes": {"type": "integer", "minimum": 0},
     "total_size_bytes": {"type": "integer", "minimum": 0},
     "started_at": DATE_TIME,
     "bytes_per_second": {"type": "number", "minimum": 0},
-    "estimated_completion": DATE_TIME,
+    "estimated_completion": {
+        **DATE_TIME,
+        "nullable": True,
+        "description": "Present while downloading, from the first progress report; null only "
+        "while the total size is unknown or no byte has arrived yet",
+    },
     "completed_at": DATE_TIME,
     "error": NULL_STR,
     "model_id": NULL_STR,
     "file": NULL_STR,
     "url": {"type": "string"},
     "sha256": NULL_STR,
+    "version": {
+        "type": "integer",
+        "description": "Server-issued state version, increasing with every change of the job "
+        "(also across restarts): keep the state with the highest version.",
+    },
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -55,7 +71,8 @@ SCHEMAS: dict[str, Schema] = {
     "DownloadJobList": list_of(ref("DownloadJob")),
     "DownloadStatusGroups": {
         "type": "object",
-        "description": "LM Studio's grouping of the jobs by status.",
+        "description": "LM Studio's grouping of the jobs by status (downloading, paused, "
+        "completed, failed), with the groups of our two extra statuses: queued and cancelled.",
         "required": ["downloading", "queued", "paused", "completed", "failed"],
         "properties": {
             group: {"type": "array", "items": ref("DownloadJobStatus")} for group in STATUS_GROUPS
@@ -132,6 +149,44 @@ PATHS: dict[str, Any] = {
                 **errors({400: "Bad URL, checksum, file name or purpose"}, 400),
             },
         },
+    },
+    "/v1/downloads/clear": {
+        "post": {
+            "operationId": "clear_finished_downloads",
+            "summary": "Forget finished jobs (completed, failed, cancelled by default)",
+            "description": "Each cleared job is published once more on v1/events with "
+            "cleared: true, so lists drop it.",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": list(TERMINAL)},
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "required": ["object", "cleared"],
+                        "properties": {
+                            "object": {"type": "string", "enum": ["list"]},
+                            "cleared": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    "The ids of the cleared jobs",
+                ),
+                **errors({400: "Not a list of finished statuses"}, 400),
+            },
+        }
     },
     "/v1/downloads/partials": {
         "get": {

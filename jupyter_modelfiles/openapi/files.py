@@ -52,7 +52,11 @@ SCHEMAS: dict[str, Schema] = {
             "purpose": _PURPOSE,
             "status": {"type": "string"},
             "status_details": NULL_STR,
-            "expires_at": NULL_INT,
+            "expires_at": {
+                "type": "integer",
+                "description": "Unix time the file expires; absent when it never does "
+                "(batch_output files get ModelFilesApp.batch_output_expiry_hours by default)",
+            },
             "sample_type": {"type": "string"},
             "source": {"type": "string"},
             "num_lines": NULL_INT,
@@ -63,14 +67,22 @@ SCHEMAS: dict[str, Schema] = {
             "deleted": {"type": "boolean"},
             "metadata": {
                 "type": "object",
-                "properties": {"total_requests": {"type": "integer"}},
+                "properties": {
+                    "total_requests": {
+                        "type": "integer",
+                        "description": "non-blank lines of a batch input (.jsonl) file",
+                    }
+                },
             },
         },
     },
     "FileList": {
         "type": "object",
-        "required": ["object", "data", "has_more"],
+        "description": "OpenAI's and Mistral's list, with Novita's code and message beside.",
+        "required": ["code", "message", "object", "data", "has_more"],
         "properties": {
+            "code": {"type": "string", "description": "Novita: the HTTP status, '200'"},
+            "message": {"type": "string", "description": "Novita: 'success'"},
             "object": {"type": "string", "enum": ["list"]},
             "data": {"type": "array", "items": ref("File")},
             "total": NULL_INT,

@@ -171,6 +171,12 @@ SCHEMAS: dict[str, Schema] = {
             },
             "files": {"type": "array", "items": ref("ModelFile")},
             "jobs": {"type": "array", "items": ref("DownloadJobStatus")},
+            "started": {
+                "type": "array",
+                "items": ref("DownloadJobStatus"),
+                "description": "POST .../download only: the jobs this request started "
+                "or joined (none when the chosen files are already local)",
+            },
             **MEMORY_PROPERTIES,
         },
     },

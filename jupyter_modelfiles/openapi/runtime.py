@@ -1,4 +1,4 @@
-"""Model loading: ``POST v1/models/{model_id}/load`` and ``.../unload`` (Pieces)."""
+"""Model loading: ``POST v1/models/{model_id}/load`` and ``.../unload`` (Pieces); memory."""
 
 from __future__ import annotations
 
@@ -40,6 +40,26 @@ PATHS: dict[str, Any] = {
             "the RAM budget; 409 when the model is not downloaded or cannot fit.",
             "parameters": [MODEL_ID],
             "responses": {"200": _SNAPSHOT, **errors(_REASONS, 400, 404, 409, 422, 502)},
+        }
+    },
+    "/v1/system/memory": {
+        "get": {
+            "operationId": "system_memory",
+            "summary": "The machine's total and available memory and the RAM budget",
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "required": ["total_bytes", "available_bytes", "ram_budget_bytes"],
+                        "properties": {
+                            "total_bytes": {"type": "integer", "minimum": 0},
+                            "available_bytes": {"type": "integer", "minimum": 0},
+                            "ram_budget_bytes": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                    "Bytes",
+                ),
+            },
         }
     },
     "/v1/models/{model_id}/unload": {

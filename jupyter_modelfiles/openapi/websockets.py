@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._helpers import MODEL_ID, NULL_STR, Schema, errors
+from ._helpers import MODEL_ID, NULL_INT, NULL_STR, Schema, errors
 
 _UPGRADE: dict[str, Any] = {
     "101": {"description": "Switching to WebSocket"},
@@ -55,6 +55,7 @@ SCHEMAS: dict[str, Schema] = {
             "bytes_per_second": {"type": "number"},
             "estimated_completion": NULL_STR,
             "error": NULL_STR,
+            "version": NULL_INT,
         },
     },
 }

@@ -196,6 +196,11 @@ class Coordinator(ABC):
     async def records(self) -> list[TransferRecord]:
         """Every record (for start-up: resume the unfinished ones whose claim succeeds)."""
 
+    @abstractmethod
+    async def forget(self, key: ContentKey) -> None:
+        """Drop a ``done`` record whose file is gone (deleted): the next request transfers
+        it again. Records of unfinished transfers are left alone."""
+
     # -- claiming ----------------------------------------------------------------------------
 
     async def try_claim(

@@ -137,6 +137,14 @@ class LocalCoordinator(Coordinator):
 
         return await asyncio.to_thread(read_all)
 
+    async def forget(self, key: ContentKey) -> None:
+        def drop() -> None:
+            record = self._read(self._record_path(key))
+            if record is not None and record.done:
+                self._record_path(key).unlink(missing_ok=True)
+
+        await asyncio.to_thread(drop)
+
     async def _try_claim(
         self, key: ContentKey, *, total: int | None, path: str | None
     ) -> Claim | None:

@@ -101,6 +101,7 @@ class PostgresCoordinator(Coordinator):
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._events: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._pending_done: dict[str, Claim] = {}
         self._closed = False
@@ -188,7 +189,7 @@ class PostgresCoordinator(Coordinator):
                 f"the coordination database {redact_url(self.url)} refused to set up the "
                 f"shared_transfers table: {error.diag.message_primary or error}. The role needs "
                 "CREATE on its schema the first time (or an admin creates the table), then "
-                "SELECT, INSERT and UPDATE on it."
+                "SELECT, INSERT, UPDATE and DELETE on it."
             ) from None
         self._tasks = [
             asyncio.create_task(self._listen(), name="modelfiles-team-listen"),
@@ -207,9 +208,14 @@ class PostgresCoordinator(Coordinator):
         tasks = [*self._tasks, *([self._reconnecting] if self._reconnecting else [])]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        listener = self._listen_conn
+        if listener is not None:  # ends a pending notifies() even if a cancel was swallowed
+            with contextlib.suppress(Exception):
+                await listener.close()
+        if tasks:
+            # Python 3.11's wait_for can swallow a cancel that races a finished connect: never
+            # let close() wait on such a task for ever.
+            await asyncio.wait(tasks, timeout=5.0)
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -289,6 +295,10 @@ class PostgresCoordinator(Coordinator):
             except CoordinationUnavailable:
                 await asyncio.sleep(1.0)
                 continue
+            if self._closed:  # closed while connecting
+                await conn.close()
+                return
+            self._listen_conn = conn
             try:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 async for note in conn.notifies():
@@ -298,9 +308,11 @@ class PostgresCoordinator(Coordinator):
             except (psycopg.Error, OSError) as error:
                 log.info("coordination listener reconnecting: %s", error)
             finally:
+                self._listen_conn = None
                 with contextlib.suppress(Exception):
                     await conn.close()
-            await asyncio.sleep(0.5)
+            if not self._closed:
+                await asyncio.sleep(0.5)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -327,6 +339,11 @@ class PostgresCoordinator(Coordinator):
     async def records(self) -> list[TransferRecord]:
         rows = await self._execute(f"SELECT {COLUMNS} FROM shared_transfers ORDER BY key")
         return [self._record(row) for row in rows]
+
+    async def forget(self, key: ContentKey) -> None:
+        await self._execute(
+            "DELETE FROM shared_transfers WHERE key = %s AND status = 'done'", (str(key),)
+        )
 
     # -- claims ------------------------------------------------------------------------------
 

@@ -8,7 +8,12 @@
   partial/<content key>.part                      bytes of a transfer in progress
   partial/<content key>.journal                   its journal (finished pieces)
   locks/<content key>.lock, .json                 the local coordinator's locks and progress
+  references/<hash of a published path>/<holder>  who still uses a published file
 ```
+
+References: each user server that records a published file adds a reference named after
+itself (a hash of its ``root_dir``); a user's delete removes that reference, and the bytes go
+only with the last one (or by an admin).
 
 Partial files and journals are named by content key, not by job: whichever server holds the
 key's lock writes them, and a server taking over resumes from them. A file is published by a
@@ -18,6 +23,8 @@ same file at once leave one blob and both succeed. Everything is group-shared (p
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -82,6 +89,15 @@ class SharedStore:
     def locks_dir(self) -> Path:
         return self.root / "locks"
 
+    @property
+    def references_dir(self) -> Path:
+        return self.root / "references"
+
+    def contains(self, path: Path | str) -> bool:
+        """``path`` lies inside the store."""
+        root = os.path.abspath(self.root)
+        return os.path.abspath(path).startswith(root.rstrip("/") + "/")
+
     def ensure(self) -> SharedStore:
         """Create the layout; a clear error when the directory cannot be written."""
         try:
@@ -92,6 +108,7 @@ class SharedStore:
                 self.names_dir,
                 self.partial_dir,
                 self.locks_dir,
+                self.references_dir,
             ):
                 make_shared_dir(directory)
             probe = self.partial_dir / f".write-test-{secrets.token_hex(4)}"
@@ -186,8 +203,14 @@ class SharedStore:
         ref: str | None = None,
     ) -> Path:
         """Blob + snapshot symlink (+ ``refs/<ref>``), as ``huggingface_hub`` writes them."""
+        self.publish(source, self.hub_blob_path(repo_id, etag))
+        return self.link_hub(repo_id, etag, revision, filename, ref)
+
+    def link_hub(
+        self, repo_id: str, etag: str, revision: str, filename: str, ref: str | None = None
+    ) -> Path:
+        """The snapshot symlink (+ ``refs/<ref>``) of a published Hub blob."""
         blob = self.hub_blob_path(repo_id, etag)
-        self.publish(source, blob)
         link = self._symlink(blob, self.hub_snapshot_path(repo_id, revision, filename))
         if ref and ref != revision:
             ref_file = self.hub_repo_dir(repo_id) / "refs" / _relpath(ref)
@@ -212,3 +235,45 @@ class SharedStore:
         os.symlink(relative, tmp)
         os.replace(tmp, link)
         return link
+
+    # -- references --------------------------------------------------------------------------
+
+    def _reference_dir(self, path: Path | str) -> Path:
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        digest = hashlib.sha256(relative.encode()).hexdigest()[:32]
+        return self.references_dir / digest
+
+    def add_reference(self, path: Path | str, holder: str) -> None:
+        """``holder`` (one user server) uses the published file at ``path``."""
+        directory = make_shared_dir(self._reference_dir(path))
+        target = directory / _holder_name(holder)
+        if not target.exists():
+            os.close(open_shared(target, os.O_CREAT | os.O_WRONLY))
+
+    def remove_reference(self, path: Path | str, holder: str) -> int:
+        """Drop ``holder``'s reference; returns how many references remain."""
+        directory = self._reference_dir(path)
+        (directory / _holder_name(holder)).unlink(missing_ok=True)
+        return len(self.references(path))
+
+    def references(self, path: Path | str) -> list[str]:
+        directory = self._reference_dir(path)
+        try:
+            return sorted(entry.name for entry in directory.iterdir())
+        except FileNotFoundError:
+            return []
+
+    def remove_published(self, path: Path | str) -> None:
+        """Remove a published file and its references (the last user, or an admin)."""
+        Path(path).unlink(missing_ok=True)
+        directory = self._reference_dir(path)
+        if directory.is_dir():
+            for entry in directory.iterdir():
+                entry.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _holder_name(holder: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", holder).strip("._") or "holder"
+    return name[:120]

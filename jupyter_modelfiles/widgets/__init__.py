@@ -1,7 +1,8 @@
 """ipywidgets faces of jupyter-modelfiles, and the notebook entry points that display them.
 
 ``browser()``, ``files_browser()``, ``upload()`` display a widget and return it; ``download(...)``
-starts a download, shows its progress bar and returns the :class:`Job`.
+starts a download, shows its progress bar and returns the :class:`Job` (a :class:`JobGroup` for a
+model of several files).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from ..client import ModelFilesClient, jobs_of, models_of
 from ._events import EventListener, listener_for
 from ._files import FilesBrowser
+from ._group import GroupProgress, JobGroup
 from ._models import ModelBrowser
 from ._progress import DownloadProgress, Job
 from ._upload import UploadControl
@@ -19,7 +21,9 @@ __all__ = [
     "DownloadProgress",
     "EventListener",
     "FilesBrowser",
+    "GroupProgress",
     "Job",
+    "JobGroup",
     "ModelBrowser",
     "UploadControl",
     "browser",
@@ -75,24 +79,33 @@ def download(
     sha256: str | None = None,
     client: ModelFilesClient | None = None,
     display: bool = True,
-) -> Job | list[Job]:
+) -> Job | JobGroup:
     """Download a URL or a catalog model (one ``file`` or a ``quant``), showing progress.
 
-    Returns the :class:`Job` (a list when a model download starts several files).
+    Returns one :class:`Job` for one file; for a model of several files one
+    :class:`JobGroup` with the aggregate progress and the same ``wait()``, ``pause()``,
+    ``resume()``, ``cancel()`` and ``paths``.
     """
     client = client or ModelFilesClient()
     jobs = client.download(url_or_model, file=file, quantization=quant, sha256=sha256)
-    return show_jobs(jobs, client, display=display)
+    return show_jobs(jobs, client, display=display, model_id=url_or_model)
 
 
 def show_jobs(
-    jobs: list[dict[str, Any]], client: ModelFilesClient, *, display: bool = True
-) -> Job | list[Job]:
-    """A progress bar per started job (status objects); the :class:`Job` handles."""
-    bars = [DownloadProgress(job, client) for job in jobs]
+    jobs: list[dict[str, Any]],
+    client: ModelFilesClient,
+    *,
+    display: bool = True,
+    model_id: str | None = None,
+) -> Job | JobGroup:
+    """One progress bar for started jobs (status objects): a :class:`Job`, or a
+    :class:`JobGroup` with the aggregate progress when one request started several files."""
+    if len(jobs) == 1:
+        bar: DownloadProgress | GroupProgress = DownloadProgress(jobs[0], client)
+    else:
+        model_id = next((j.get("model_id") for j in jobs if j.get("model_id")), model_id)
+        group = JobGroup(client, [Job(client, job) for job in jobs], model_id=model_id)
+        bar = GroupProgress(group)
     if display:
-        from ipywidgets import VBox
-
-        _show(bars[0] if len(bars) == 1 else VBox(bars))
-    handles = [bar.job for bar in bars]
-    return handles[0] if len(handles) == 1 else handles
+        _show(bar)
+    return bar.job

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -20,7 +21,7 @@ from ..formatting import describe_job, human_bytes, human_duration, human_speed,
 from ..formatting import eta_seconds as _eta
 from ._events import EventListener, listener_for
 
-__all__ = ["DownloadProgress", "Job"]
+__all__ = ["DownloadProgress", "Job", "local_paths"]
 
 _BAR_STYLE = {
     "completed": "success",
@@ -31,6 +32,27 @@ _BAR_STYLE = {
 }
 
 
+def local_paths(client: ModelFilesClient, model_id: str | None, files: list[str]) -> list[Path]:
+    """The local paths of a model's ``files`` (ids, names or split parts) that are downloaded."""
+    if not model_id:
+        return []
+    found: list[Path] = []
+    for entry in client.model_files(model_id):
+        names = {str(entry.get("id")), str(entry.get("name"))}
+        stem = str(entry.get("name") or "").rsplit(".", 1)[0]
+        wanted = any(f in names or (stem and f.startswith(stem + "-")) for f in files)
+        path = (entry.get("downloadStatus") or {}).get("localPath")
+        if wanted and entry.get("isDownloaded") and path and Path(path) not in found:
+            found.append(Path(path))
+    return found
+
+
+def is_older(update: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Is ``update`` a state the server issued before ``current`` (or the same one)?"""
+    new, old = update.get("version"), current.get("version")
+    return isinstance(new, int) and isinstance(old, int) and new <= old
+
+
 class Job:
     """A handle on one download job: its latest status and the controls."""
 
@@ -38,6 +60,7 @@ class Job:
         self.client = client
         self.status: dict[str, Any] = dict(status)
         self._done = threading.Event()
+        self._lock = threading.Lock()
         if self.finished:
             self._done.set()
 
@@ -53,10 +76,16 @@ class Job:
     def finished(self) -> bool:
         return self.state in TERMINAL_STATUSES
 
-    def _update(self, status: dict[str, Any]) -> None:
-        self.status = {**self.status, **status}
+    def _update(self, status: dict[str, Any]) -> bool:
+        """Take a newer state; one with a version not above the current one is dropped
+        (a reply that arrives after a newer event), so nothing older replaces it."""
+        with self._lock:
+            if is_older(status, self.status):
+                return False
+            self.status = {**self.status, **status}
         if self.finished:
             self._done.set()
+        return True
 
     def refresh(self) -> dict[str, Any]:
         self._update(self.client.get_download(self.id))
@@ -82,6 +111,17 @@ class Job:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"download {self.id} is still {self.state} after {timeout}s")
         return self.status
+
+    @property
+    def paths(self) -> list[Path]:
+        """Where the file is once downloaded (model files; empty before, or for URL jobs)."""
+        files = self.status.get("files") or [self.status.get("file")]
+        return local_paths(self.client, self.status.get("model_id"), [str(f) for f in files if f])
+
+    @property
+    def path(self) -> Path | None:
+        paths = self.paths
+        return paths[0] if paths else None
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {describe_job(self.status)}>"
@@ -110,7 +150,7 @@ class DownloadProgress(w.VBox):
         self.title = w.HTML()
         self.bar = w.FloatProgress(min=0.0, max=100.0, value=0.0, bar_style="")
         self.bar.layout.flex = "2"
-        self.info = w.HTML()
+        self.info = w.HTML(layout=w.Layout(min_width="0"))
         self.error = w.HTML()
         self.pause_button = w.Button(description="Pause", icon="pause", tooltip="Pause")
         self.resume_button = w.Button(description="Resume", icon="play", tooltip="Resume")
@@ -122,9 +162,10 @@ class DownloadProgress(w.VBox):
         self.cancel_button.on_click(lambda _: self._control(self.job.cancel))
         row = w.HBox(
             [self.bar, self.info, self.pause_button, self.resume_button, self.cancel_button],
-            layout=w.Layout(align_items="center", width="100%"),
+            layout=w.Layout(align_items="center", width="100%", flex_flow="row wrap"),
         )
-        super().__init__([self.title, row, self.error])
+        # never wider than the output area: the row wraps instead of overflowing
+        super().__init__([self.title, row, self.error], layout=w.Layout(width="100%"))
         self._unwatch: Callable[[], None] | None = None
         self._draw(self.job.status)
         if listen and self.job.id:
@@ -151,7 +192,8 @@ class DownloadProgress(w.VBox):
     def update(self, status: dict[str, Any]) -> None:
         """New job state (any thread); redraws at most every ``min_interval`` s, finals always."""
         with self._lock:
-            self.job._update(status)
+            if not self.job._update(status):
+                return  # an older state than the one shown
             now = time.monotonic()
             final = self.job.finished or self.job.state == "paused"
             if not final and now - self._last_draw < self.min_interval:
@@ -200,7 +242,13 @@ class DownloadProgress(w.VBox):
         self.pause_button.disabled = state not in ("downloading", "queued")
         self.resume_button.disabled = state != "paused"
         self.cancel_button.disabled = state in TERMINAL_STATUSES
-        self.error.value = _red(str(job["error"])) if state == "failed" and job.get("error") else ""
+        error = str(job.get("error") or "") if state == "failed" else ""
+        if "checksum mismatch" in error:
+            error += (
+                ". The origin's file differs from the expected SHA-256, so downloading it again "
+                "would fail the same way: check the expected checksum (or re-read the catalog)."
+            )
+        self.error.value = _red(error) if error else ""
 
 
 def _escape(text: str) -> str:

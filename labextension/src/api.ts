@@ -55,6 +55,8 @@ export const routes = {
   modelAction: (modelId: string, action: ModelAction): string => `${API_ROOT}/models/${segment(modelId)}/${action}`,
   downloadStatus: (): string => `${API_ROOT}/models/download/status`,
   downloads: (): string => `${API_ROOT}/downloads`,
+  clearDownloads: (): string => `${API_ROOT}/downloads/clear`,
+  systemMemory: (): string => `${API_ROOT}/system/memory`,
   jobAction: (jobId: string, action: JobAction): string => `${API_ROOT}/downloads/${segment(jobId)}/${action}`,
   files: (query: FilesQuery = {}): string =>
     withQuery(`${API_ROOT}/files`, {
@@ -104,7 +106,8 @@ export const requests = {
     method: 'POST',
     path: routes.jobAction(jobId, action)
   }),
-  deleteFile: (fileId: string): ApiRequest => ({ method: 'DELETE', path: routes.file(fileId) })
+  deleteFile: (fileId: string): ApiRequest => ({ method: 'DELETE', path: routes.file(fileId) }),
+  clearDownloads: (): ApiRequest => ({ method: 'POST', path: routes.clearDownloads(), body: {} })
 };
 
 /** Check the optional SHA-256 a user typed: empty or 64 hex digits. */

@@ -1,12 +1,15 @@
 /**
  * jupyter-modelfiles JupyterLab extension: a left-sidebar panel for models, downloads and
- * uploaded files, plus palette commands.
+ * uploaded files, a main-area "Model files" view (sidebar button, launcher, command palette),
+ * plus palette commands.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, InputDialog } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ModelFilesClient } from './client';
+import { createMainView, ModelFilesView } from './mainview';
 import { SidebarModel } from './model';
 import { ModelFilesPanel } from './panel';
 
@@ -17,6 +20,7 @@ export const modelFilesIcon = new LabIcon({ name: 'jupyter-modelfiles:icon', svg
 
 export namespace CommandIDs {
   export const open = 'modelfiles:open';
+  export const openView = 'modelfiles:open-view';
   export const download = 'modelfiles:download';
   export const upload = 'modelfiles:upload';
 }
@@ -25,10 +29,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-modelfiles:plugin',
   description: 'Browse models, control downloads and manage uploaded files.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
-  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null, restorer: ILayoutRestorer | null): void => {
+  optional: [ICommandPalette, ILayoutRestorer, ILauncher],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    launcher: ILauncher | null
+  ): void => {
     const sidebar = new SidebarModel(new ModelFilesClient());
-    const panel = new ModelFilesPanel(sidebar);
+    const panel = new ModelFilesPanel(sidebar, () => void app.commands.execute(CommandIDs.openView));
     panel.title.icon = modelFilesIcon;
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
@@ -45,6 +54,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Open the model files sidebar',
       execute: open
     });
+    const tracker = new WidgetTracker<MainAreaWidget<ModelFilesView>>({ namespace: 'jupyter-modelfiles-view' });
+    let view: MainAreaWidget<ModelFilesView> | null = null;
+    app.commands.addCommand(CommandIDs.openView, {
+      label: args => (args.isLauncher ? 'Model files' : 'Model files: open the main view'),
+      caption: 'A wide table of the models: sizes, memory, downloads, loaded models',
+      icon: args => (args.isPalette ? undefined : modelFilesIcon),
+      execute: () => {
+        if (!view || view.isDisposed) {
+          view = createMainView(sidebar);
+          view.title.icon = modelFilesIcon;
+          void tracker.add(view);
+        }
+        if (!view.isAttached) {
+          app.shell.add(view, 'main');
+        }
+        app.shell.activateById(view.id);
+      }
+    });
+    if (restorer) {
+      void restorer.restore(tracker, { command: CommandIDs.openView, name: () => 'model-files-view' });
+    }
+    if (launcher) {
+      launcher.add({ command: CommandIDs.openView, category: 'Other', rank: 50 });
+    }
+
     app.commands.addCommand(CommandIDs.download, {
       label: 'Download model...',
       caption: 'Download a file by URL or a catalog model by id',
@@ -69,7 +103,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     if (palette) {
-      for (const command of [CommandIDs.open, CommandIDs.download, CommandIDs.upload]) {
+      for (const command of [CommandIDs.open, CommandIDs.openView, CommandIDs.download, CommandIDs.upload]) {
         palette.addItem({ command, category: 'Model files' });
       }
     }

@@ -4,6 +4,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { loadErrorWords, Memory } from './advice';
 import { FilesQuery, JobAction, ModelAction, requests, routes } from './api';
 import { ApiError, ModelFilesClient } from './client';
 import { ConnectionState, EventStream } from './events';
@@ -17,6 +18,7 @@ import {
   Job,
   JobGroups,
   jobFromEvent,
+  JOB_GROUPS,
   mergeFileEvent,
   mergeJob,
   mergeModelEvent,
@@ -38,7 +40,7 @@ export interface UploadItem {
   name: string;
   loaded: number;
   total: number;
-  status: 'uploading' | 'done' | 'error';
+  status: 'uploading' | 'done' | 'error' | 'cancelled';
   error?: string;
   abort?: () => void;
 }
@@ -63,7 +65,22 @@ export interface SidebarState {
   /** Upload purposes, as the server serves them (one list for every face). */
   purposes: string[];
   defaultPurpose: string;
+  /** The main-area view's list of models (its own search, unfiltered by the sidebar's). */
+  catalog: Model[];
+  catalogSearch: string;
+  catalogLoading: boolean;
+  /** Files of a model, for the rows of the main view (loaded when a model is opened there). */
+  modelFiles: Record<string, ExpandedModel>;
+  /** The machine's memory, for "fits / tight / too big". */
+  memory: Memory | null;
+  /** A failed load in plain words, on the model's row. */
+  loadErrors: Record<string, string>;
+  /** When the events socket is down: the time (ms since epoch) of the next retry. */
+  retryAt: number | null;
 }
+
+/** How long a transient notice stays (ms). */
+export const NOTICE_MS = 6000;
 
 /** The upload purpose chosen until the server's list (`GET v1/files/purposes`) arrives. */
 export const DEFAULT_PURPOSE = 'user_data';
@@ -99,8 +116,18 @@ export class SidebarModel {
     errors: {},
     notice: '',
     purposes: [DEFAULT_PURPOSE],
-    defaultPurpose: DEFAULT_PURPOSE
+    defaultPurpose: DEFAULT_PURPOSE,
+    catalog: [],
+    catalogSearch: '',
+    catalogLoading: false,
+    modelFiles: {},
+    memory: null,
+    loadErrors: {},
+    retryAt: null
   };
+  private _noticeTimer: ReturnType<typeof setTimeout> | null = null;
+  private _catalogRequest = 0;
+  private _aborted = new Set<number>();
   private readonly _changed = new Signal<this, void>(this);
   private readonly _stream: EventStream;
   private _uploadKey = 0;
@@ -111,7 +138,11 @@ export class SidebarModel {
     this._stream = new EventStream({
       url: () => this.client.eventsUrl(),
       onMessage: data => this.handleEvent(data),
-      onState: state => this._set({ connection: state }),
+      onState: (state, retryInMs) =>
+        this._set({
+          connection: state,
+          retryAt: state === 'closed' && retryInMs !== undefined ? Date.now() + retryInMs : null
+        }),
       onOpen: reconnected => {
         if (reconnected) {
           void this.refreshAll();
@@ -157,15 +188,22 @@ export class SidebarModel {
 
   dispose(): void {
     this._stream.stop();
+    if (this._noticeTimer !== null) {
+      clearTimeout(this._noticeTimer);
+    }
   }
 
   async refreshAll(): Promise<void> {
-    await Promise.all([
+    const work = [
       this.searchModels(this._state.modelSearch),
       this.refreshJobs(),
       this.loadFiles({}),
       this.loadPurposes()
-    ]);
+    ];
+    if (this._catalogRequest > 0) {
+      work.push(this.loadCatalog(this._state.catalogSearch));
+    }
+    await Promise.all(work);
   }
 
   /** The upload purposes the server accepts (`GET v1/files/purposes`). */
@@ -196,12 +234,18 @@ export class SidebarModel {
           if (this._state.expanded[job.model_id]) {
             void this.loadModelFiles(job.model_id);
           }
+          if (this._state.modelFiles[job.model_id]) {
+            void this.fetchModelFiles(job.model_id);
+          }
         }
       }
     } else if (event.topic === 'file') {
       this._set({ files: mergeFileEvent(this._state.files, event.key, event.data) });
     } else if (event.topic === 'model') {
-      this._set({ models: mergeModelEvent(this._state.models, event.key, event.data) });
+      this._set({
+        models: mergeModelEvent(this._state.models, event.key, event.data),
+        catalog: mergeModelEvent(this._state.catalog, event.key, event.data)
+      });
     }
   }
 
@@ -225,12 +269,12 @@ export class SidebarModel {
 
   /** Reload one listed model's snapshot. */
   async refreshModel(modelId: string): Promise<void> {
-    if (!this._state.models.some(m => m.id === modelId)) {
+    if (!this._state.models.some(m => m.id === modelId) && !this._state.catalog.some(m => m.id === modelId)) {
       return;
     }
     try {
       const snapshot = await this.client.get(routes.model(modelId));
-      this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
+      this._mergeSnapshot(modelId, snapshot);
     } catch {
       // the list stays as it was; the next event or search refreshes it
     }
@@ -251,13 +295,16 @@ export class SidebarModel {
     this._set({
       expanded: { ...this._state.expanded, [modelId]: { loading: true, files: current?.files ?? [] } }
     });
-    let entry: ExpandedModel;
-    try {
-      entry = { loading: false, files: modelFilesFrom(await this.client.get(routes.modelFiles(modelId))) };
-    } catch (err) {
-      entry = { loading: false, files: [], error: (err as Error).message };
-    }
+    const entry = await this._filesOf(modelId);
     this._set({ expanded: { ...this._state.expanded, [modelId]: entry } });
+  }
+
+  private async _filesOf(modelId: string): Promise<ExpandedModel> {
+    try {
+      return { loading: false, files: modelFilesFrom(await this.client.get(routes.modelFiles(modelId))) };
+    } catch (err) {
+      return { loading: false, files: [], error: (err as Error).message };
+    }
   }
 
   private async _busy(key: string, section: Section, fn: () => Promise<unknown>): Promise<boolean> {
@@ -277,10 +324,11 @@ export class SidebarModel {
   }
 
   async downloadModel(modelId: string, files?: string[]): Promise<void> {
+    const known = new Set(JOB_GROUPS.flatMap(name => this._state.jobs[name].map(j => j.job_id)));
     await this._busy(`model:${modelId}`, 'models', async () => {
       const snapshot = await this.client.request<Record<string, unknown>>(requests.downloadModel(modelId, files));
       if (snapshot && typeof snapshot === 'object') {
-        this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
+        this._mergeSnapshot(modelId, snapshot);
         const jobs = Array.isArray(snapshot.jobs) ? (snapshot.jobs as Job[]) : [];
         let groups = this._state.jobs;
         for (const job of jobs) {
@@ -288,7 +336,17 @@ export class SidebarModel {
             groups = mergeJob(groups, job);
           }
         }
-        this._set({ jobs: groups, notice: `Downloading ${modelId}` });
+        this._set({ jobs: groups });
+        const what = files && files.length === 1 ? files[0] : modelId;
+        const started = jobs.some(j => j && (!known.has(j.job_id) || LIVE.includes(j.status)));
+        if (!started && alreadyDownloaded(snapshot, files)) {
+          this.notify(`${what} is already downloaded`);
+        } else {
+          this.notify(`Downloading ${what}`);
+        }
+        if (this._state.modelFiles[modelId]) {
+          void this.fetchModelFiles(modelId);
+        }
       }
     });
   }
@@ -298,12 +356,94 @@ export class SidebarModel {
   }
 
   async modelAction(modelId: string, action: ModelAction): Promise<void> {
-    await this._busy(`model:${modelId}`, 'models', async () => {
-      const snapshot = await this.client.request(requests.modelAction(modelId, action));
-      if (snapshot && typeof snapshot === 'object') {
-        this._set({ models: mergeModelEvent(this._state.models, modelId, snapshot) });
-      }
+    const loadErrors = { ...this._state.loadErrors };
+    delete loadErrors[modelId];
+    this._set({ loadErrors, busy: { ...this._state.busy, [`${action}:${modelId}`]: true } });
+    try {
+      await this._busy(`model:${modelId}`, 'models', async () => {
+        try {
+          const snapshot = await this.client.request(requests.modelAction(modelId, action));
+          if (snapshot && typeof snapshot === 'object') {
+            this._mergeSnapshot(modelId, snapshot);
+          }
+        } catch (err) {
+          // shown on the model's own row, in plain words, not at the top of the section
+          const message = err instanceof Error ? err.message : String(err);
+          const words = action === 'load' ? loadErrorWords(message) : message;
+          this._set({ loadErrors: { ...this._state.loadErrors, [modelId]: words } });
+        }
+      });
+    } finally {
+      const busy = { ...this._state.busy };
+      delete busy[`${action}:${modelId}`];
+      this._set({ busy });
+    }
+  }
+
+  /** Put a model snapshot into both lists (sidebar and main view). */
+  private _mergeSnapshot(modelId: string, snapshot: unknown): void {
+    this._set({
+      models: mergeModelEvent(this._state.models, modelId, snapshot),
+      catalog: mergeModelEvent(this._state.catalog, modelId, snapshot)
     });
+  }
+
+  // -- the main view ------------------------------------------------------------------------
+  /** Load the main view's model list (every source; `search` also asks the Hub). */
+  async loadCatalog(search = ''): Promise<void> {
+    const request = ++this._catalogRequest;
+    this._set({ catalogSearch: search, catalogLoading: true });
+    void this.refreshMemory();
+    try {
+      const path = routes.models(search.trim() || undefined);
+      const models = modelsFrom(await this.client.get(`${path}${path.includes('?') ? '&' : '?'}page_size=200`));
+      if (request === this._catalogRequest) {
+        this._set({ catalog: models, catalogLoading: false });
+        this._clearError('models');
+      }
+    } catch (err) {
+      if (request === this._catalogRequest) {
+        this._set({ catalogLoading: false });
+        this._error('models', err);
+      }
+    }
+  }
+
+  /** The files of a model for the main view's rows. */
+  async fetchModelFiles(modelId: string): Promise<void> {
+    const current = this._state.modelFiles[modelId];
+    this._set({
+      modelFiles: { ...this._state.modelFiles, [modelId]: { loading: true, files: current?.files ?? [] } }
+    });
+    const entry = await this._filesOf(modelId);
+    this._set({ modelFiles: { ...this._state.modelFiles, [modelId]: entry } });
+  }
+
+  /**
+   * After a checksum mismatch: read the model's entry again (snapshot and files), so a
+   * corrected checksum in the catalog is used by the next download.
+   */
+  async rereadCatalog(modelId: string): Promise<void> {
+    await Promise.all([
+      this.refreshModel(modelId),
+      this._state.expanded[modelId] ? this.loadModelFiles(modelId) : Promise.resolve(),
+      this._state.modelFiles[modelId] ? this.fetchModelFiles(modelId) : Promise.resolve()
+    ]);
+    this.notify(`Catalog entry of ${modelId} read again: download it again if its checksum changed`);
+  }
+
+  forgetModelFiles(modelId: string): void {
+    const modelFiles = { ...this._state.modelFiles };
+    delete modelFiles[modelId];
+    this._set({ modelFiles });
+  }
+
+  async refreshMemory(): Promise<void> {
+    try {
+      this._set({ memory: await this.client.get<Memory>(routes.systemMemory()) });
+    } catch {
+      // no memory hint: the RAM column shows the estimate alone
+    }
   }
 
   // -- downloads ----------------------------------------------------------------------------
@@ -314,6 +454,18 @@ export class SidebarModel {
     } catch (err) {
       this._error('downloads', err);
     }
+  }
+
+  /** Forget every finished job (completed, failed, cancelled) on the server and here. */
+  async clearFinished(): Promise<void> {
+    await this._busy('clear-finished', 'downloads', async () => {
+      const answer = await this.client.request<{ cleared?: string[] }>(requests.clearDownloads());
+      let groups = this._state.jobs;
+      for (const jobId of answer?.cleared ?? []) {
+        groups = mergeJob(groups, { job_id: jobId, status: 'cancelled', cleared: true });
+      }
+      this._set({ jobs: groups });
+    });
   }
 
   async jobAction(jobId: string, action: JobAction): Promise<void> {
@@ -394,7 +546,10 @@ export class SidebarModel {
         loaded: 0,
         total: file.size,
         status: 'uploading',
-        abort: handle.abort
+        abort: () => {
+          this._aborted.add(key);
+          handle.abort();
+        }
       };
       this._set({ uploads: [...this._state.uploads, item] });
       work.push(
@@ -406,7 +561,13 @@ export class SidebarModel {
               this._set({ files: mergeFileEvent(this._state.files, obj.id, obj) });
             }
           },
-          err => this._patchUpload(key, { status: 'error', error: (err as Error).message, abort: undefined })
+          err =>
+            this._patchUpload(
+              key,
+              this._aborted.delete(key)
+                ? { status: 'cancelled', abort: undefined }
+                : { status: 'error', error: (err as Error).message, abort: undefined }
+            )
         )
       );
     }
@@ -434,6 +595,37 @@ export class SidebarModel {
   }
 
   setNotice(notice: string): void {
-    this._set({ notice });
+    this.notify(notice);
   }
+
+  /** Show a notice that goes away by itself after `ms` (0: stays until replaced). */
+  notify(notice: string, ms = NOTICE_MS): void {
+    if (this._noticeTimer !== null) {
+      clearTimeout(this._noticeTimer);
+      this._noticeTimer = null;
+    }
+    this._set({ notice });
+    if (notice && ms > 0) {
+      this._noticeTimer = setTimeout(() => {
+        this._noticeTimer = null;
+        this._set({ notice: '' });
+      }, ms);
+    }
+  }
+
+  dismissNotice(): void {
+    this.notify('');
+  }
+}
+
+const LIVE = ['queued', 'downloading', 'paused'];
+
+/** Are the files a download asked for (or the model) local, per the answer's snapshot? */
+export function alreadyDownloaded(snapshot: Record<string, unknown>, files?: string[]): boolean {
+  const listed = Array.isArray(snapshot.files) ? (snapshot.files as ModelFile[]) : [];
+  if (files && files.length) {
+    const chosen = listed.filter(f => files.includes(f.id) || files.includes(f.name));
+    return chosen.length > 0 && chosen.every(f => f.isDownloaded === true);
+  }
+  return snapshot.downloaded === true;
 }

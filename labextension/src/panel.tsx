@@ -1,74 +1,68 @@
 /**
- * The sidebar view: three collapsible sections (Models, Downloads, Files) rendered from the
- * SidebarModel. Native <details>/<button>/<input> elements keep it keyboard accessible.
+ * The sidebar view: a compact status and quick-action panel (fits 250 px) with three
+ * collapsible sections (Models, Downloads, Files) rendered from the SidebarModel; the wide
+ * table lives in the main-area "Model files" view. Native <details>/<button>/<input>
+ * elements keep it keyboard accessible.
  */
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
-import { ReactWidget } from '@jupyterlab/ui-components';
+import { checkIcon, launchIcon, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { formatBytes, formatEta, formatPercent, formatSpeed, formatTimestamp, fraction } from './format';
+import { checksumWords } from './advice';
+import {
+  ErrorLine,
+  FileState,
+  Notice,
+  ProgressBar,
+  SearchForm,
+  ProgressText,
+  Spinner,
+  useModelState,
+  useNow
+} from './components';
+import { formatBytes, formatTimestamp, fraction } from './format';
 import { SidebarModel, SidebarState } from './model';
-import { Job, JOB_GROUPS, jobCount, jobLabel, Model, pageCount } from './state';
-
-function useModelState(model: SidebarModel): SidebarState {
-  const [state, setState] = React.useState(model.state);
-  React.useEffect(() => {
-    const update = (): void => setState(model.state);
-    model.changed.connect(update);
-    update();
-    return () => {
-      model.changed.disconnect(update);
-    };
-  }, [model]);
-  return state;
-}
-
-function useNow(active: boolean): number {
-  const [now, setNow] = React.useState(Date.now());
-  React.useEffect(() => {
-    if (!active) {
-      return;
-    }
-    // a clock for the ETA text only; the data itself arrives over the WebSocket
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, [active]);
-  return now;
-}
-
-function ErrorLine({ message }: { message?: string }): JSX.Element | null {
-  if (!message) {
-    return null;
-  }
-  return (
-    <div className="jp-ModelFiles-error" role="alert">
-      {message}
-    </div>
-  );
-}
-
-function ProgressBar({ value, label }: { value: number | null; label: string }): JSX.Element {
-  const percent = value === null ? undefined : Math.round(value * 100);
-  return (
-    <div
-      className="jp-ModelFiles-progress"
-      role="progressbar"
-      aria-label={label}
-      aria-valuemin={0}
-      aria-valuemax={100}
-      aria-valuenow={percent}
-    >
-      <div
-        className={'jp-ModelFiles-progress-bar' + (value === null ? ' jp-ModelFiles-progress-indeterminate' : '')}
-        style={{ width: value === null ? '100%' : `${(value * 100).toFixed(1)}%` }}
-      />
-    </div>
-  );
-}
+import {
+  FileRun,
+  finishedJobs,
+  isChecksumMismatch,
+  JOB_GROUPS,
+  jobCount,
+  jobLabel,
+  latestRuns,
+  Model,
+  pageCount
+} from './state';
 
 // -- models --------------------------------------------------------------------------------
 
-function ModelRow({
+/** A model's state in a few words: downloaded / downloading / loaded (with its memory). */
+export function ModelBadges({ model, state }: { model: Model; state: SidebarState }): JSX.Element {
+  // this page's own load, or one started elsewhere (a notebook, another tab): the server's event
+  const loading = !!state.busy[`load:${model.id}`] || (model.loading === true && !model.loaded);
+  const unloading = !!state.busy[`unload:${model.id}`];
+  const rss = typeof model.loaded_rss_bytes === 'number' ? model.loaded_rss_bytes : 0;
+  return (
+    <span className="jp-ModelFiles-badges">
+      {model.downloaded ? (
+        <span className="jp-ModelFiles-badge jp-ModelFiles-ok jp-ModelFiles-done">
+          <checkIcon.react tag="span" elementSize="small" />
+          downloaded
+        </span>
+      ) : null}
+      {model.downloading ? <span className="jp-ModelFiles-badge">downloading</span> : null}
+      {loading ? <Spinner label={`Loading ${model.name || model.id}`} /> : null}
+      {unloading ? <Spinner label={`Unloading ${model.name || model.id}`} /> : null}
+      {model.loaded && !loading ? (
+        <span className="jp-ModelFiles-badge jp-ModelFiles-ok" title="memory of its worker process">
+          loaded{rss ? ` · ${formatBytes(rss)}` : ''}
+        </span>
+      ) : null}
+    </span>
+  );
+}
+
+export function ModelActions({
   model,
   state,
   sidebar
@@ -77,9 +71,60 @@ function ModelRow({
   state: SidebarState;
   sidebar: SidebarModel;
 }): JSX.Element {
-  const expanded = state.expanded[model.id];
   const busy = !!state.busy[`model:${model.id}`];
   const title = model.name || model.id;
+  return (
+    <span className="jp-ModelFiles-actions">
+      {model.downloading ? (
+        <button
+          disabled={busy}
+          aria-label={`Cancel download of ${title}`}
+          onClick={() => void sidebar.cancelModelDownload(model.id)}
+        >
+          Cancel
+        </button>
+      ) : (
+        <button disabled={busy} aria-label={`Download ${title}`} onClick={() => void sidebar.downloadModel(model.id)}>
+          Download
+        </button>
+      )}
+      {model.loaded ? (
+        <button
+          disabled={busy}
+          aria-label={`Unload ${title}`}
+          onClick={() => void sidebar.modelAction(model.id, 'unload')}
+        >
+          Unload
+        </button>
+      ) : (
+        <button
+          disabled={busy || !model.downloaded}
+          aria-label={`Load ${title}`}
+          onClick={() => void sidebar.modelAction(model.id, 'load')}
+        >
+          {state.busy[`load:${model.id}`] ? 'Loading…' : 'Load'}
+        </button>
+      )}
+    </span>
+  );
+}
+
+function ModelRow({
+  model,
+  state,
+  sidebar,
+  now
+}: {
+  model: Model;
+  state: SidebarState;
+  sidebar: SidebarModel;
+  now: number;
+}): JSX.Element {
+  const expanded = state.expanded[model.id];
+  const title = model.name || model.id;
+  const meta = [model.quantization, model.bytes?.value ? formatBytes(model.bytes.value) : '', model.format]
+    .filter(Boolean)
+    .join(' · ');
   return (
     <li className="jp-ModelFiles-model" data-model-id={model.id}>
       <div className="jp-ModelFiles-row">
@@ -91,92 +136,40 @@ function ModelRow({
         >
           {expanded ? '▾' : '▸'}
         </button>
-        <span className="jp-ModelFiles-name" title={model.description || model.id}>
+        <span className="jp-ModelFiles-name" title={title === model.id ? title : `${title} (${model.id})`}>
           {title}
         </span>
-        <span className="jp-ModelFiles-badges">
-          {model.quantization ? <span className="jp-ModelFiles-badge">{model.quantization}</span> : null}
-          {model.bytes?.value ? <span className="jp-ModelFiles-badge">{formatBytes(model.bytes.value)}</span> : null}
-          {model.downloaded ? <span className="jp-ModelFiles-badge jp-ModelFiles-ok">downloaded</span> : null}
-          {model.downloading ? <span className="jp-ModelFiles-badge">downloading</span> : null}
-          {model.loaded ? <span className="jp-ModelFiles-badge jp-ModelFiles-ok">loaded</span> : null}
-        </span>
       </div>
-      <div className="jp-ModelFiles-actions">
-        {model.downloading ? (
-          <button
-            disabled={busy}
-            aria-label={`Cancel download of ${title}`}
-            onClick={() => void sidebar.cancelModelDownload(model.id)}
-          >
-            Cancel
-          </button>
-        ) : (
-          <button disabled={busy} aria-label={`Download ${title}`} onClick={() => void sidebar.downloadModel(model.id)}>
-            Download
-          </button>
-        )}
-        {model.loaded ? (
-          <button
-            disabled={busy}
-            aria-label={`Unload ${title}`}
-            onClick={() => void sidebar.modelAction(model.id, 'unload')}
-          >
-            Unload
-          </button>
-        ) : (
-          <button
-            disabled={busy || !model.downloaded}
-            aria-label={`Load ${title}`}
-            onClick={() => void sidebar.modelAction(model.id, 'load')}
-          >
-            Load
-          </button>
-        )}
+      <div className="jp-ModelFiles-metaline">
+        {meta ? <span className="jp-ModelFiles-meta jp-ModelFiles-muted">{meta}</span> : null}
+        <ModelBadges model={model} state={state} />
       </div>
+      <ModelActions model={model} state={state} sidebar={sidebar} />
+      <ErrorLine message={state.loadErrors[model.id]} />
       {expanded ? (
         <div className="jp-ModelFiles-modelfiles">
           {expanded.loading && !expanded.files.length ? <div className="jp-ModelFiles-muted">Loading…</div> : null}
           <ErrorLine message={expanded.error} />
           {expanded.files.length ? (
-            <table className="jp-ModelFiles-table">
-              <thead>
-                <tr>
-                  <th>File</th>
-                  <th>Quant.</th>
-                  <th>Size</th>
-                  <th>RAM</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {expanded.files.map(file => (
-                  <tr key={file.id}>
-                    <td className="jp-ModelFiles-name" title={file.name}>
-                      {file.name}
-                    </td>
-                    <td>{file.quantization || ''}</td>
-                    <td>{formatBytes(file.sizeBytes)}</td>
-                    <td>{file.maxRamUsage ? formatBytes(file.maxRamUsage) : ''}</td>
-                    <td>
-                      {file.isDownloaded ? (
-                        <span className="jp-ModelFiles-ok" aria-label="downloaded">
-                          ✓
-                        </span>
-                      ) : (
-                        <button
-                          disabled={busy}
-                          aria-label={`Download ${file.name}`}
-                          onClick={() => void sidebar.downloadModel(model.id, [file.id])}
-                        >
-                          Get
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ul className="jp-ModelFiles-list jp-ModelFiles-files" aria-label={`Files of ${title}`}>
+              {expanded.files.map(file => (
+                <li key={file.id} className="jp-ModelFiles-modelfile" data-file-id={file.id}>
+                  <div className="jp-ModelFiles-name" title={file.name}>
+                    {file.name}
+                  </div>
+                  <div className="jp-ModelFiles-meta jp-ModelFiles-muted">
+                    {[
+                      file.quantization && file.quantization !== 'unknown' ? file.quantization : '',
+                      formatBytes(file.sizeBytes),
+                      file.maxRamUsage ? `RAM ${formatBytes(file.maxRamUsage)}` : ''
+                    ]
+                      .filter(Boolean)
+                      .join(' · ')}
+                  </div>
+                  <FileState model={model} file={file} state={state} sidebar={sidebar} now={now} compact />
+                </li>
+              ))}
+            </ul>
           ) : !expanded.loading && !expanded.error ? (
             <div className="jp-ModelFiles-muted">No files listed.</div>
           ) : null}
@@ -187,27 +180,18 @@ function ModelRow({
 }
 
 function ModelsSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
-  const [search, setSearch] = React.useState(state.modelSearch);
+  const now = useNow(state.jobs.downloading.length > 0);
   return (
     <details className="jp-ModelFiles-section" open data-section="models">
       <summary>Models</summary>
-      <form
-        className="jp-ModelFiles-toolbar"
-        onSubmit={ev => {
-          ev.preventDefault();
-          void sidebar.searchModels(search);
-        }}
+      <SearchForm
+        label="Search models"
+        placeholder="Search models"
+        active={state.modelSearch}
+        onSearch={text => void sidebar.searchModels(text)}
       >
-        <input
-          type="search"
-          className="jp-ModelFiles-input"
-          placeholder="Search models"
-          aria-label="Search models"
-          value={search}
-          onChange={ev => setSearch(ev.target.value)}
-        />
         <button type="submit">Search</button>
-      </form>
+      </SearchForm>
       <ErrorLine message={state.errors.models} />
       {state.modelsLoading && !state.models.length ? <div className="jp-ModelFiles-muted">Loading…</div> : null}
       {!state.modelsLoading && !state.models.length && !state.errors.models ? (
@@ -215,7 +199,7 @@ function ModelsSection({ state, sidebar }: { state: SidebarState; sidebar: Sideb
       ) : null}
       <ul className="jp-ModelFiles-list" aria-label="Models">
         {state.models.map(model => (
-          <ModelRow key={model.id} model={model} state={state} sidebar={sidebar} />
+          <ModelRow key={model.id} model={model} state={state} sidebar={sidebar} now={now} />
         ))}
       </ul>
     </details>
@@ -225,25 +209,26 @@ function ModelsSection({ state, sidebar }: { state: SidebarState; sidebar: Sideb
 // -- downloads -----------------------------------------------------------------------------
 
 function JobRow({
-  job,
+  run,
   state,
   sidebar,
   now
 }: {
-  job: Job;
+  run: FileRun;
   state: SidebarState;
   sidebar: SidebarModel;
   now: number;
 }): JSX.Element {
+  const { job, earlier } = run;
+  const [showEarlier, setShowEarlier] = React.useState(false);
   const label = jobLabel(job);
   const value = job.status === 'completed' ? 1 : fraction(job.downloaded_bytes, job.total_size_bytes);
   const busy = !!state.busy[`job:${job.job_id}`];
   const downloading = job.status === 'downloading' || job.status === 'verifying';
-  const remaining = job.total_size_bytes !== undefined ? job.total_size_bytes - (job.downloaded_bytes ?? 0) : undefined;
-  const eta = downloading ? formatEta(job.estimated_completion, now, remaining, job.bytes_per_second) : '';
+  const mismatch = isChecksumMismatch(job);
   const canPause = downloading || job.status === 'queued';
-  const canResume = job.status === 'paused' || job.status === 'failed';
-  const canCancel = job.status !== 'completed';
+  const canResume = job.status === 'paused' || (job.status === 'failed' && !mismatch);
+  const canCancel = !['completed', 'cancelled'].includes(job.status);
   return (
     <li className="jp-ModelFiles-job" data-job-id={job.job_id} data-status={job.status}>
       <div className="jp-ModelFiles-row">
@@ -253,14 +238,22 @@ function JobRow({
         <span className="jp-ModelFiles-muted jp-ModelFiles-status">{job.status}</span>
       </div>
       <ProgressBar value={value} label={`Progress of ${label}`} />
-      <div className="jp-ModelFiles-row jp-ModelFiles-muted jp-ModelFiles-jobinfo">
-        <span>
-          {formatBytes(job.downloaded_bytes ?? 0)} / {formatBytes(job.total_size_bytes)} {formatPercent(value)}
-        </span>
-        {downloading ? <span>{formatSpeed(job.bytes_per_second)}</span> : null}
-        {eta ? <span aria-label="time left">{eta} left</span> : null}
-      </div>
-      {job.error ? <ErrorLine message={job.error} /> : null}
+      <ProgressText
+        done={job.downloaded_bytes ?? 0}
+        total={job.total_size_bytes}
+        speed={job.bytes_per_second ?? 0}
+        eta={job.estimated_completion}
+        status={downloading ? 'downloading' : job.status}
+        now={now}
+        showStatus={false}
+      />
+      {mismatch ? (
+        <div className="jp-ModelFiles-error" role="alert">
+          {checksumWords(!!job.model_id)}
+        </div>
+      ) : job.error ? (
+        <ErrorLine message={job.error} />
+      ) : null}
       <div className="jp-ModelFiles-actions">
         {canPause ? (
           <button
@@ -280,6 +273,14 @@ function JobRow({
             {job.status === 'failed' ? 'Retry' : 'Resume'}
           </button>
         ) : null}
+        {mismatch && job.model_id ? (
+          <button
+            aria-label={`Re-read the catalog for ${label}`}
+            onClick={() => void sidebar.rereadCatalog(job.model_id as string)}
+          >
+            Re-read catalog
+          </button>
+        ) : null}
         {canCancel ? (
           <button
             disabled={busy}
@@ -289,7 +290,27 @@ function JobRow({
             Cancel
           </button>
         ) : null}
+        {earlier.length ? (
+          <button
+            className="jp-ModelFiles-link"
+            aria-expanded={showEarlier}
+            onClick={() => setShowEarlier(!showEarlier)}
+          >
+            {showEarlier ? 'Hide' : 'Show'} {earlier.length} earlier {earlier.length === 1 ? 'run' : 'runs'}
+          </button>
+        ) : null}
       </div>
+      {showEarlier ? (
+        <ul className="jp-ModelFiles-list jp-ModelFiles-earlier" aria-label={`Earlier runs of ${label}`}>
+          {earlier.map(run => (
+            <li key={run.job_id} data-job-id={run.job_id} data-status={run.status} className="jp-ModelFiles-muted">
+              {run.status} · {formatBytes(run.downloaded_bytes ?? 0)}
+              {run.completed_at ? ` · ${run.completed_at.replace('T', ' ').slice(0, 16)}` : ''}
+              {run.error ? ` · ${run.error}` : ''}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </li>
   );
 }
@@ -298,9 +319,12 @@ function DownloadsSection({ state, sidebar }: { state: SidebarState; sidebar: Si
   const [url, setUrl] = React.useState('');
   const [sha, setSha] = React.useState('');
   const now = useNow(state.jobs.downloading.length > 0);
+  const rows = latestRuns(state.jobs);
+  const shown = JOB_GROUPS.reduce((sum, group) => sum + rows[group].length, 0);
+  const finished = finishedJobs(state.jobs).length;
   return (
     <details className="jp-ModelFiles-section" open data-section="downloads">
-      <summary>Downloads ({jobCount(state.jobs)})</summary>
+      <summary>Downloads ({shown})</summary>
       <form
         className="jp-ModelFiles-toolbar jp-ModelFiles-urlform"
         onSubmit={ev => {
@@ -336,15 +360,26 @@ function DownloadsSection({ state, sidebar }: { state: SidebarState; sidebar: Si
         </button>
       </form>
       <ErrorLine message={state.errors.downloads} />
+      {finished ? (
+        <div className="jp-ModelFiles-toolbar">
+          <button
+            disabled={!!state.busy['clear-finished']}
+            aria-label="Clear finished downloads"
+            onClick={() => void sidebar.clearFinished()}
+          >
+            Clear finished ({finished})
+          </button>
+        </div>
+      ) : null}
       {JOB_GROUPS.map(group =>
-        state.jobs[group].length ? (
+        rows[group].length ? (
           <div key={group} className="jp-ModelFiles-group" data-group={group}>
             <h4 className="jp-ModelFiles-grouptitle">
-              {group} ({state.jobs[group].length})
+              {group} ({rows[group].length})
             </h4>
             <ul className="jp-ModelFiles-list" aria-label={`${group} downloads`}>
-              {state.jobs[group].map(job => (
-                <JobRow key={job.job_id} job={job} state={state} sidebar={sidebar} now={now} />
+              {rows[group].map(run => (
+                <JobRow key={run.job.job_id} run={run} state={state} sidebar={sidebar} now={now} />
               ))}
             </ul>
           </div>
@@ -369,7 +404,6 @@ async function confirmDelete(name: string): Promise<boolean> {
 }
 
 function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: SidebarModel }): JSX.Element {
-  const [search, setSearch] = React.useState(state.files.search);
   const [purpose, setPurpose] = React.useState(state.defaultPurpose);
   const [dragging, setDragging] = React.useState(false);
   const input = React.useRef<HTMLInputElement>(null);
@@ -436,24 +470,30 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
           <ul className="jp-ModelFiles-list" aria-label="Uploads">
             {state.uploads.map(item => (
               <li key={item.key} className="jp-ModelFiles-upload" data-status={item.status}>
-                <div className="jp-ModelFiles-row">
-                  <span className="jp-ModelFiles-name">{item.name}</span>
-                  <span className="jp-ModelFiles-muted">
+                <div className="jp-ModelFiles-row jp-ModelFiles-nowrap">
+                  <span className="jp-ModelFiles-name" title={item.name}>
+                    {item.name}
+                  </span>
+                  <span className="jp-ModelFiles-muted jp-ModelFiles-status">
                     {item.status === 'uploading'
                       ? `${formatBytes(item.loaded)} / ${formatBytes(item.total)}`
                       : item.status}
                   </span>
                   {item.abort ? (
-                    <button aria-label={`Cancel upload of ${item.name}`} onClick={item.abort}>
+                    <button
+                      className="jp-ModelFiles-iconbutton"
+                      aria-label={`Cancel upload of ${item.name}`}
+                      title="Cancel upload"
+                      onClick={item.abort}
+                    >
                       ✕
                     </button>
                   ) : null}
                 </div>
-                <ProgressBar
-                  value={fraction(item.loaded, item.total) ?? (item.status === 'done' ? 1 : 0)}
-                  label={`Upload of ${item.name}`}
-                />
-                <ErrorLine message={item.error} />
+                {item.status === 'uploading' ? (
+                  <ProgressBar value={fraction(item.loaded, item.total)} label={`Upload of ${item.name}`} />
+                ) : null}
+                <ErrorLine message={item.status === 'error' ? item.error : undefined} />
               </li>
             ))}
           </ul>
@@ -464,21 +504,12 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
           </button>
         ) : null}
       </div>
-      <form
-        className="jp-ModelFiles-toolbar"
-        onSubmit={ev => {
-          ev.preventDefault();
-          void sidebar.loadFiles({ search });
-        }}
+      <SearchForm
+        label="Search files"
+        placeholder="Search files"
+        active={files.search}
+        onSearch={text => void sidebar.loadFiles({ search: text })}
       >
-        <input
-          type="search"
-          className="jp-ModelFiles-input"
-          placeholder="Search files"
-          aria-label="Search files"
-          value={search}
-          onChange={ev => setSearch(ev.target.value)}
-        />
         <select
           aria-label="Filter by purpose"
           value={files.purpose}
@@ -491,7 +522,7 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
             </option>
           ))}
         </select>
-      </form>
+      </SearchForm>
       <ErrorLine message={state.errors.files} />
       <ul className="jp-ModelFiles-list" aria-label="Files">
         {files.items.map(file => {
@@ -571,23 +602,52 @@ function FilesSection({ state, sidebar }: { state: SidebarState; sidebar: Sideba
   );
 }
 
-function Sidebar({ sidebar }: { sidebar: SidebarModel }): JSX.Element {
+/** Live updates: a dot while connected; words and a countdown when the server is away. */
+function Connection({ state }: { state: SidebarState }): JSX.Element {
+  const now = useNow(state.connection !== 'open');
+  if (state.connection === 'open') {
+    return (
+      <span
+        className="jp-ModelFiles-conn jp-ModelFiles-conn-open"
+        title="live updates: connected"
+        aria-label="live updates open"
+      />
+    );
+  }
+  const seconds = state.retryAt !== null ? Math.max(0, Math.ceil((state.retryAt - now) / 1000)) : null;
+  const words =
+    state.connection === 'connecting'
+      ? 'connecting…'
+      : seconds !== null && seconds > 0
+        ? `disconnected, retrying in ${seconds} s`
+        : 'disconnected, retrying…';
+  return (
+    <span className={`jp-ModelFiles-connwords jp-ModelFiles-conn-${state.connection}`} role="status">
+      <span className="jp-ModelFiles-conn" aria-hidden="true" />
+      {words}
+    </span>
+  );
+}
+
+function Sidebar({ sidebar, openView }: { sidebar: SidebarModel; openView?: () => void }): JSX.Element {
   const state = useModelState(sidebar);
   return (
     <div className="jp-ModelFiles-root">
       <header className="jp-ModelFiles-header">
         <h3>Model files</h3>
-        <span
-          className={`jp-ModelFiles-conn jp-ModelFiles-conn-${state.connection}`}
-          title={`live updates: ${state.connection}`}
-          aria-label={`live updates ${state.connection}`}
-        />
+        <Connection state={state} />
+        {openView ? (
+          <button
+            className="jp-ModelFiles-iconbutton"
+            aria-label="Open the Model files view"
+            title="Open the Model files view (a wide table)"
+            onClick={openView}
+          >
+            <launchIcon.react tag="span" elementSize="small" />
+          </button>
+        ) : null}
       </header>
-      {state.notice ? (
-        <div className="jp-ModelFiles-notice" role="status">
-          {state.notice}
-        </div>
-      ) : null}
+      <Notice state={state} sidebar={sidebar} />
       <ModelsSection state={state} sidebar={sidebar} />
       <DownloadsSection state={state} sidebar={sidebar} />
       <FilesSection state={state} sidebar={sidebar} />
@@ -597,7 +657,10 @@ function Sidebar({ sidebar }: { sidebar: SidebarModel }): JSX.Element {
 
 /** The left-sidebar widget. */
 export class ModelFilesPanel extends ReactWidget {
-  constructor(readonly sidebar: SidebarModel) {
+  constructor(
+    readonly sidebar: SidebarModel,
+    private readonly _openView?: () => void
+  ) {
     super();
     this.id = 'jp-modelfiles-sidebar';
     this.addClass('jp-ModelFiles');
@@ -611,7 +674,7 @@ export class ModelFilesPanel extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    return <Sidebar sidebar={this.sidebar} />;
+    return <Sidebar sidebar={this.sidebar} openView={this._openView} />;
   }
 
   dispose(): void {

@@ -20,18 +20,22 @@ export interface Job {
   file?: string | null;
   url?: string | null;
   sha256?: string | null;
+  /** Server-issued state version: the highest one seen is the newest state. */
+  version?: number;
+  /** A `job` event saying the job was cleared from the list. */
+  cleared?: boolean;
 }
 
-export const JOB_GROUPS = ['downloading', 'queued', 'paused', 'completed', 'failed'] as const;
+export const JOB_GROUPS = ['downloading', 'queued', 'paused', 'completed', 'failed', 'cancelled'] as const;
 export type JobGroupName = (typeof JOB_GROUPS)[number];
 export type JobGroups = Record<JobGroupName, Job[]>;
 
 export function emptyGroups(): JobGroups {
-  return { downloading: [], queued: [], paused: [], completed: [], failed: [] };
+  return { downloading: [], queued: [], paused: [], completed: [], failed: [], cancelled: [] };
 }
 
-/** The group a job status belongs to; `null` for jobs that leave the list (cancelled). */
-export function groupOf(status: string): JobGroupName | null {
+/** The group a job status belongs to (cancelled jobs stay listed until cleared). */
+export function groupOf(status: string): JobGroupName {
   switch (status) {
     case 'downloading':
     case 'verifying':
@@ -50,7 +54,7 @@ export function groupOf(status: string): JobGroupName | null {
       return 'failed';
     case 'cancelled':
     case 'canceled':
-      return null;
+      return 'cancelled';
     default:
       return 'queued';
   }
@@ -90,6 +94,10 @@ export function groupJobs(response: unknown): JobGroups {
  * its status (newest first), keeps fields the update did not carry.
  */
 export function mergeJob(groups: JobGroups, update: Job): JobGroups {
+  const known = findJob(groups, update.job_id);
+  if (known && isOlder(update, known)) {
+    return groups; // e.g. a POST reply that arrives after the event of a newer state
+  }
   let previous: Job | undefined;
   const next = emptyGroups();
   for (const name of JOB_GROUPS) {
@@ -101,10 +109,10 @@ export function mergeJob(groups: JobGroups, update: Job): JobGroups {
       }
     }
   }
-  const target = groupOf(update.status);
-  if (target === null) {
+  if (update.cleared) {
     return next;
   }
+  const target = groupOf(update.status);
   const merged: Job = { ...(previous ?? {}), ...update };
   if (target !== 'downloading') {
     delete merged.bytes_per_second;
@@ -120,6 +128,127 @@ export function mergeJob(groups: JobGroups, update: Job): JobGroups {
     next[target].unshift(merged);
   }
   return next;
+}
+
+/** Is `update` a state the server issued before `current` (or the same one)? */
+export function isOlder(update: Job, current: Job): boolean {
+  return typeof update.version === 'number' && typeof current.version === 'number' && update.version <= current.version;
+}
+
+/** The listed job with this id, in any group. */
+export function findJob(groups: JobGroups, jobId: string): Job | undefined {
+  for (const name of JOB_GROUPS) {
+    const job = groups[name].find(j => j.job_id === jobId);
+    if (job) {
+      return job;
+    }
+  }
+  return undefined;
+}
+
+/** What a job downloads: its model and file, else its URL (runs of one file share it). */
+export function jobTarget(job: Job): string {
+  if (job.model_id && job.file) {
+    return `model:${job.model_id}/${job.file}`;
+  }
+  return `url:${job.url || job.file || job.job_id}`;
+}
+
+/** One row per file: the latest run (highest version) and the earlier runs of that file. */
+export interface FileRun {
+  job: Job;
+  earlier: Job[];
+}
+
+/** The groups as one row per file, each row in the group of its latest run. */
+export function latestRuns(groups: JobGroups): Record<JobGroupName, FileRun[]> {
+  const byTarget = new Map<string, Job[]>();
+  for (const name of JOB_GROUPS) {
+    for (const job of groups[name]) {
+      const key = jobTarget(job);
+      byTarget.set(key, [...(byTarget.get(key) ?? []), job]);
+    }
+  }
+  const rows = emptyGroups() as unknown as Record<JobGroupName, FileRun[]>;
+  for (const runs of byTarget.values()) {
+    const sorted = runs.slice().sort((a, b) => (b.version ?? 0) - (a.version ?? 0));
+    const live = sorted.find(j => ['downloading', 'queued', 'paused'].includes(groupOf(j.status)));
+    const latest = live ?? sorted[0];
+    rows[groupOf(latest.status)].push({ job: latest, earlier: sorted.filter(j => j !== latest) });
+  }
+  return rows;
+}
+
+/** Does this job download (a part of) this model file? Split GGUF parts count too. */
+export function jobIsFor(job: Job, modelId: string, file: { id: string; name: string }): boolean {
+  if (job.model_id !== modelId || !job.file) {
+    return false;
+  }
+  if (job.file === file.id || job.file === file.name) {
+    return true;
+  }
+  const stem = file.name.replace(/\.[^.]+$/, '');
+  return job.file.startsWith(stem) && /-\d{5}-of-\d{5}/.test(job.file);
+}
+
+/** The latest run of each part of a model file (what its row shows). */
+export function fileJobs(groups: JobGroups, modelId: string, file: { id: string; name: string }): Job[] {
+  const latest = new Map<string, Job>();
+  for (const name of JOB_GROUPS) {
+    for (const job of groups[name]) {
+      if (jobIsFor(job, modelId, file)) {
+        const part = job.file as string;
+        const seen = latest.get(part);
+        if (!seen || (job.version ?? 0) > (seen.version ?? 0)) {
+          latest.set(part, job);
+        }
+      }
+    }
+  }
+  return [...latest.values()];
+}
+
+/** The parts of one file as one progress: status, bytes, speed, latest ETA. */
+export interface Progress {
+  status: string;
+  done: number;
+  total: number | undefined;
+  speed: number;
+  eta: string | undefined;
+  error: string | undefined;
+}
+
+export function combinedProgress(jobs: Job[]): Progress | null {
+  if (!jobs.length) {
+    return null;
+  }
+  const order = ['downloading', 'queued', 'paused', 'failed', 'cancelled', 'completed'];
+  const status = order.find(s => jobs.some(j => groupOf(j.status) === s)) ?? jobs[0].status;
+  const totals = jobs.map(j => j.total_size_bytes);
+  const etas = jobs
+    .map(j => j.estimated_completion)
+    .filter((e): e is string => !!e)
+    .sort();
+  return {
+    status,
+    done: jobs.reduce((sum, j) => sum + (j.downloaded_bytes ?? 0), 0),
+    total: totals.every(t => typeof t === 'number' && t > 0)
+      ? totals.reduce((sum: number, t) => sum + (t as number), 0)
+      : undefined,
+    speed: jobs.reduce((sum, j) => sum + (j.bytes_per_second ?? 0), 0),
+    eta: etas.length ? etas[etas.length - 1] : undefined,
+    error: jobs.find(j => j.error)?.error ?? undefined
+  };
+}
+
+/** Jobs that ended (completed, failed, cancelled): what "Clear finished" removes. */
+export function finishedJobs(groups: JobGroups): Job[] {
+  return [...groups.completed, ...groups.failed, ...groups.cancelled];
+}
+
+/** A checksum mismatch: retrying downloads the same bytes and fails the same way. */
+export function isChecksumMismatch(job: Job): boolean {
+  return job.status === 'failed' && /checksum mismatch/i.test(job.error ?? '');
 }
 
 function indexIn(list: Job[], jobId: string): number {
@@ -285,6 +414,7 @@ export interface ModelFile {
   isDownloaded?: boolean;
   downloadStatus?: {
     status?: string;
+    localPath?: string;
     progress?: { downloadedRatio?: number; transferredBytes?: number; totalBytes?: number };
   };
 }

@@ -73,14 +73,13 @@ def test_search_expand_download_model(page: Any, lab: LabProcess, tmp_path: Path
     assert "Q4_K_M" in model.inner_text()
 
     model.get_by_role("button", name="Expand Tiny 7B").click()
-    row = model.locator("tbody tr").first
+    row = model.locator(".jp-ModelFiles-modelfile").first
     row.wait_for(timeout=10_000)
-    cells = row.locator("td").all_inner_texts()
-    assert cells[0] == "tiny-7b.Q4_K_M.gguf"
-    assert cells[1] == "Q4_K_M"
+    assert row.locator(".jp-ModelFiles-name").inner_text() == "tiny-7b.Q4_K_M.gguf"
     # The sidebar's format.ts writes sizes as formatting.human_bytes does (one decimal, IEC).
-    assert cells[2] == "293.0 KiB"
-    assert cells[3].endswith("MiB")  # the RAM estimate
+    quant, size, ram = row.locator(".jp-ModelFiles-meta").inner_text().split(" · ")
+    assert (quant, size) == ("Q4_K_M", "293.0 KiB")
+    assert ram.startswith("RAM ") and ram.endswith("MiB")  # the RAM estimate
     model.get_by_role("button", name="Download Tiny 7B", exact=True).click()
     panel.locator(
         '[data-group="completed"] .jp-ModelFiles-job', has_text="tiny-7b.Q4_K_M.gguf"
@@ -109,7 +108,7 @@ def test_load_and_unload_buttons(page: Any, lab: LabProcess, tmp_path: Path) -> 
         snapshot = api.get("models/team%2Ftiny-real").json()
     assert snapshot["loaded"] is True and snapshot["loaded_rss_bytes"] > 2 * 1024 * 1024
     model.get_by_role("button", name="Expand Tiny Real").click()
-    model.locator("tbody tr").first.wait_for(timeout=10_000)
+    model.locator(".jp-ModelFiles-modelfile").first.wait_for(timeout=10_000)
     panel.screenshot(path=str(screenshot_path(tmp_path, "labextension-models.png")))
 
     model.get_by_role("button", name="Unload Tiny Real", exact=True).click()

@@ -46,20 +46,21 @@ def origin() -> Iterator[Origin]:
         yield running
 
 
-@pytest.fixture
-def widget_lab(tmp_path: Path) -> Iterator[WidgetLab]:
-    _ensure_built()
-    lab = WidgetLab(
-        tmp_path / "lab",
-        base_url="/widgets%40lab/",
-        extra_args=[f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}"],
-    )
+def _running(tmp_path: Path, *args: str) -> Iterator[WidgetLab]:
+    """A started widget lab under ``tmp_path/lab`` with extra server arguments."""
+    lab = WidgetLab(tmp_path / "lab", base_url="/widgets%40lab/", extra_args=list(args))
     lab.workdir.mkdir()
     lab.start()
     try:
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture
+def widget_lab(tmp_path: Path) -> Iterator[WidgetLab]:
+    _ensure_built()
+    yield from _running(tmp_path, f"--ModelFilesApp.max_upload_size={UPLOAD_BYTES + MiB}")
 
 
 def _notebook(path: Path, download_url: str) -> None:
@@ -77,6 +78,15 @@ def _notebook(path: Path, download_url: str) -> None:
     nbformat.write(notebook, path)
 
 
+def _run_notebook(context: Any, lab: LabProcess, name: str) -> tuple[Any, list[str]]:
+    """Open the notebook ``name`` of ``lab`` in a new page and run all its cells."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    run_notebook(page, lab, name)
+    return page, errors
+
+
 def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     widget_lab: WidgetLab, browser: Any, origin: Origin, tmp_path: Path
 ) -> None:
@@ -91,10 +101,7 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     digest = hashlib.sha256(big.read_bytes()).hexdigest()
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    run_notebook(page, widget_lab, "widgets.ipynb")
+    page, errors = _run_notebook(context, widget_lab, "widgets.ipynb")
 
     # The download bar (second cell) renders, moves, and turns green.
     bar = page.locator(".widget-hprogress").first
@@ -133,4 +140,113 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
         time.sleep(0.2)
     assert json.loads(marker.read_text())["id"] == stored["id"]
     context.close()
+    assert not [e for e in errors if "modelfiles" in e.lower()], errors
+
+
+@pytest.fixture
+def catalog_lab(tmp_path: Path, origin: Origin) -> Iterator[WidgetLab]:
+    """A lab whose catalog (a manifest) lists a one-file model and a split model."""
+    _ensure_built()
+    files = {
+        "chat-7b.Q4_K_M.gguf": origin.add("chat-7b.Q4_K_M.gguf", 3 * MiB, seed=41),
+        "chat-7b.Q8_0.gguf": origin.add("chat-7b.Q8_0.gguf", 5 * MiB, seed=42),
+        "big-70b.Q2_K-00001-of-00002.gguf": origin.add("big-70b.Q2_K-00001-of-00002.gguf", 6 * MiB),
+        "big-70b.Q2_K-00002-of-00002.gguf": origin.add("big-70b.Q2_K-00002-of-00002.gguf", 6 * MiB),
+    }
+
+    def entry(name: str) -> dict[str, Any]:
+        data = files[name]
+        return {
+            "url": origin.url(name),
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+    manifest = tmp_path / "catalog.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "acme/chat-7b-instruct",
+                        "name": "Chat 7B Instruct",
+                        "provider": "Acme Labs",
+                        "parameters": 7.2,
+                        "context_length": 8192,
+                        "files": [entry("chat-7b.Q4_K_M.gguf"), entry("chat-7b.Q8_0.gguf")],
+                    },
+                    {
+                        "id": "acme/big-70b",
+                        "name": "Big 70B (split GGUF)",
+                        "parameters": 70.0,
+                        "files": [entry(n) for n in files if n.startswith("big-70b")],
+                    },
+                ]
+            }
+        )
+    )
+    yield from _running(tmp_path, f"--ModelFilesApp.manifests={manifest}")
+
+
+def test_model_browser_table_and_a_group_download_fit_the_output(
+    catalog_lab: WidgetLab, browser: Any, origin: Origin, tmp_path: Path
+) -> None:
+    from .conftest import screenshot_path
+
+    origin.rate = 2 * MiB  # the split model takes a few seconds: its one bar is seen moving
+    cells = [
+        nbformat.v4.new_code_cell(
+            "import jupyter_modelfiles as mf\nmodels = mf.browser(source='manifest')"
+        ),
+        nbformat.v4.new_code_cell("job = mf.download('acme/big-70b')\ntype(job).__name__"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, catalog_lab.notebooks / "models.ipynb")
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page, errors = _run_notebook(context, catalog_lab, "models.ipynb")
+
+    # the browser is a table of ipywidgets with the main view's columns
+    table = page.locator(".modelfiles-table").first
+    table.wait_for(timeout=60_000)
+    for header in ("Model ▲", "Provider", "Format", "Params", "Context", "Size", "RAM", "State"):
+        table.locator(".modelfiles-sort", has_text=header).first.wait_for()
+    assert "Chat 7B Instruct" in table.inner_text() and "8,192" in table.inner_text()
+    assert "Acme Labs" in table.inner_text()
+    # one object for the split model: one bar with the aggregate progress
+    page.locator(".jp-OutputArea-output", has_text="'JobGroup'").wait_for(timeout=60_000)
+    group = page.locator(".jp-OutputArea", has_text="acme/big-70b · 2 files").first
+    group.wait_for(timeout=30_000)
+    assert group.locator(".widget-hprogress").count() == 1
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.jp-OutputArea')]
+            .some(a => /acme\\/big-70b · 2 files/.test(a.textContent)
+                 && /downloading/.test(a.textContent))""",
+        timeout=30_000,
+    )
+    page.locator(".jp-OutputArea", has_text="12.0 MiB / 12.0 MiB").first.wait_for(timeout=60_000)
+    # nothing sticks out of the output's right edge
+    overflowing = page.evaluate(
+        """() => [...document.querySelectorAll('.jp-OutputArea-output')]
+            .filter(el => el.scrollWidth > el.clientWidth + 1)
+            .map(el => el.textContent.slice(0, 60))"""
+    )
+    assert overflowing == []
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('.modelfiles-table')].flatMap(table => {
+            const edge = table.getBoundingClientRect().right;
+            return [...table.querySelectorAll('button')]
+                .filter(b => b.getBoundingClientRect().right > edge + 1)
+                .map(b => b.textContent);
+        })"""
+    )
+    assert clipped == []
+    table.locator(".modelfiles-sort", has_text="Size").first.click()
+    table.locator(".modelfiles-sort", has_text="Size ▲").first.wait_for(timeout=10_000)
+    page.locator(".jp-Notebook").first.screenshot(
+        path=str(screenshot_path(tmp_path, "notebook-widgets.png"))
+    )
+    context.close()
+    origin.rate = None
     assert not [e for e in errors if "modelfiles" in e.lower()], errors

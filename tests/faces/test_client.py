@@ -20,6 +20,7 @@ from jupyter_modelfiles.client import (
     discover,
 )
 
+from ..origin import running_origin
 from .conftest import Live
 
 DISCOVERY_ENV = (
@@ -146,6 +147,24 @@ async def test_server_errors_become_project_errors(live: Live, tmp_path: Path) -
         with pytest.raises(errors.Forbidden) as denied:
             await intruder.list_files()
         assert denied.value.status in (401, 403)
+
+
+async def test_clear_downloads_and_system_memory_routes(live: Live) -> None:
+    """The routes of issue 14 through both clients: clear finished jobs, the machine's memory."""
+    with running_origin() as origin:
+        async with AsyncModelFilesClient(live.url, live.token) as client:
+            job = await client.start_download(origin.url("not-there.bin"))
+            final = await client.wait_download(job["job_id"], timeout=20)
+            assert final["status"] == "failed" and isinstance(final["version"], int)
+            with pytest.raises(errors.InvalidRequest):
+                await client.clear_downloads(["downloading"])
+            assert job["job_id"] in await client.clear_downloads(["failed"])
+            with pytest.raises(errors.NotFound):
+                await client.get_download(job["job_id"])
+    with ModelFilesClient(live.url, live.token) as sync_client:  # the server runs in this loop
+        memory = await asyncio.to_thread(sync_client.system_memory)
+    assert 0 < memory["available_bytes"] <= memory["total_bytes"]
+    assert memory["ram_budget_bytes"] > 0
 
 
 async def test_unreachable_server_is_a_clear_error(clean_env: pytest.MonkeyPatch) -> None:

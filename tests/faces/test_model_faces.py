@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -42,9 +43,9 @@ async def test_model_browser_searches_shows_files_and_downloads_with_one_click(
     await asyncio.to_thread(browser.search, "no-such-model-anywhere")
     assert browser.models == [] and "no models" in browser.message.value
     await asyncio.to_thread(browser.search, "tiny")
-    assert browser.results.options[0][1] == MODEL_ID
+    assert browser.rows[0].model_id == MODEL_ID
 
-    await asyncio.to_thread(setattr, browser.results, "value", MODEL_ID)  # pick it
+    await asyncio.to_thread(browser.rows[0].files_button.click)  # pick it
     assert "Tiny tour model" in browser.details.value
     (row,) = browser.files_box.children
     assert "Q8_0" in row.label.value and "GGUF" in row.label.value.upper()
@@ -120,3 +121,55 @@ async def test_cli_model_verbs(live: Live) -> None:
     assert code == 0 and f"unloaded {MODEL_ID}" in out
     code, _, err = await cli(*auth, "load", "no-such-model")
     assert code == 1 and "NOT_FOUND" in err
+
+
+def _text(markup: str) -> str:
+    """What a cell reads as (its HTML without tags)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", markup).split())
+
+
+async def test_model_browser_is_a_table_with_the_main_views_columns_and_states(
+    live: Live,
+) -> None:
+    from jupyter_modelfiles.widgets._models import COLUMNS
+
+    client = ModelFilesClient(live.url, live.token)
+    browser = await asyncio.to_thread(ModelBrowser, client, source="manifest")
+    headers = [button.description for button in browser.headers.values()]
+    assert headers == ["Model ▲", "Provider", "Format", "Params", "Context", "Size", "RAM", "State"]
+    # a grid of ipywidgets: the headers, then one cell per column per model
+    assert len(browser.table.children) == len(COLUMNS) * (1 + len(browser.rows))
+    row = browser.rows[0]
+    texts = [_text(cell.value) for cell in row.cells[:-1]]
+    assert "Tiny tour model" in texts[0] and MODEL_ID in texts[0]
+    assert texts[1] == "tour" and texts[2].startswith("gguf") and "Q8_0" in texts[2]
+    assert texts[5].endswith("MiB")
+    memory = await asyncio.to_thread(client.system_memory)
+    assert "free of" in browser.memory_label.value and memory["ram_budget_bytes"] > 0
+    assert any(fit in texts[6] for fit in ("fits", "tight", "too big"))
+    assert _text(row.state.value) == "not downloaded"
+
+    # states and the state filter follow the server
+    await asyncio.to_thread(browser.state_filter.__setattr__, "value", "downloaded")
+    assert browser.rows == []
+    jobs = await asyncio.to_thread(browser.download, MODEL_ID)
+    await asyncio.to_thread(jobs[0].wait, 30)
+    await asyncio.to_thread(browser.search)
+    assert [r.model_id for r in browser.rows] == [MODEL_ID]
+    assert _text(browser.rows[0].state.value) == "downloaded"
+    await asyncio.to_thread(browser.state_filter.__setattr__, "value", "")
+
+    # sorting: the same header twice reverses the order
+    await asyncio.to_thread(browser.headers["size"].click)
+    assert browser.headers["size"].description == "Size ▲" and browser.ascending
+    await asyncio.to_thread(browser.headers["size"].click)
+    assert browser.headers["size"].description == "Size ▼" and not browser.ascending
+    assert browser.headers["name"].description == "Model"
+
+    # asked again: nothing new to fetch, and it says so
+    assert await asyncio.to_thread(browser.download, MODEL_ID) == []
+    assert "already downloaded" in browser.message.value
+    await asyncio.to_thread(browser.select, MODEL_ID)
+    (file_row,) = browser.files_box.children
+    assert file_row.path is not None and file_row.path.is_file()
+    assert "✅" not in file_row.label.value and str(file_row.path) in file_row.label.value

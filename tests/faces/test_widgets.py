@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_modelfiles.client import ModelFilesClient
 from jupyter_modelfiles.widgets import DownloadProgress, FilesBrowser, Job, UploadControl
 
+from ..origin import running_origin
 from .conftest import Live
 
 
@@ -99,6 +100,7 @@ def test_download_progress_draws_states_and_throttles() -> None:
     bar.update({"status": "failed", "error": "checksum mismatch: expected abc"})
     assert bar.bar.bar_style == "danger"
     assert "checksum mismatch" in bar.error.value
+    assert "differs from the expected SHA-256" in bar.error.value  # why a retry cannot help
     assert bar.cancel_button.disabled and bar.job.finished
 
     done = DownloadProgress(
@@ -116,6 +118,31 @@ def test_job_handle_reports_terminal_states() -> None:
     assert not job.finished and job.id == "x"
     job._update({"status": "cancelled"})
     assert job.finished and "cancelled" in repr(job)
+
+
+def test_an_older_state_never_replaces_a_newer_one() -> None:
+    client = ModelFilesClient("http://127.0.0.1:9/", "t")
+    bar = DownloadProgress(
+        {"job_id": "j", "status": "failed", "error": "HTTP 404", "version": 9},
+        client,
+        listen=False,
+    )
+    bar.update({"job_id": "j", "status": "downloading", "version": 4})  # a late reply
+    assert "failed" in bar.title.value and bar.job.state == "failed"
+    bar.update({"job_id": "j", "status": "queued", "version": 10})  # a retry: newer
+    assert bar.job.state == "queued" and "queued" in bar.title.value
+
+
+async def test_a_download_that_fails_at_once_shows_failed(live: Live) -> None:
+    client = ModelFilesClient(live.url, live.token)
+    with running_origin() as origin:
+        reply = await asyncio.to_thread(client.start_download, origin.url("missing.gguf"))
+        bar = await asyncio.to_thread(DownloadProgress, reply, client)
+        final = await asyncio.to_thread(bar.job.wait, 20)
+    assert final["status"] == "failed" and "404" in (final.get("error") or "")
+    bar.update(reply)  # the POST reply, older than the failed event, changes nothing
+    assert bar.job.state == "failed" and "failed" in bar.title.value
+    assert "404" in bar.error.value
 
 
 def test_upload_control_reports_each_finished_upload_once() -> None:

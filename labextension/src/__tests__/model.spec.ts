@@ -8,7 +8,7 @@ import { AddressInfo } from 'net';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { ModelFilesClient } from '../client';
-import { DEFAULT_PURPOSE, purposesFrom, SidebarModel } from '../model';
+import { DEFAULT_PURPOSE, NOTICE_MS, purposesFrom, SidebarModel } from '../model';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -134,6 +134,68 @@ describe('SidebarModel', () => {
     expect(model.state.jobs.downloading.map(j => j.job_id)).toEqual(['job_3']);
     expect(model.state.notice).toBe('Downloading org/tiny');
     expect(seen).toEqual(['POST /modelfiles/v1/downloads', 'POST /modelfiles/v1/models/org%2Ftiny/download']);
+    model.dispose(); // the notice's timer
+  });
+
+  it('shows a notice for a while, then drops it by itself', async () => {
+    expect(NOTICE_MS).toBeGreaterThan(0);
+    const model = new SidebarModel(client);
+    model.notify('Downloading org/tiny', 50);
+    expect(model.state.notice).toBe('Downloading org/tiny');
+    await new Promise(resolve => setTimeout(resolve, 150));
+    expect(model.state.notice).toBe('');
+    // a newer notice replaces the old one and gets its own full time
+    model.notify('first', 80);
+    await new Promise(resolve => setTimeout(resolve, 50));
+    model.notify('second', 80);
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(model.state.notice).toBe('second');
+    model.notify('stays', 0);
+    await new Promise(resolve => setTimeout(resolve, 100));
+    expect(model.state.notice).toBe('stays');
+    model.dismissNotice();
+    expect(model.state.notice).toBe('');
+  });
+
+  it("puts a failed load on the model's own row in plain words, and a later load clears it", async () => {
+    let broken = true;
+    routes['POST /modelfiles/v1/models/org%2Ftiny/load'] = (_req, res) =>
+      broken
+        ? json(res, 422, {
+            error: { code: 'LOAD_FAILED', message: "loading 'org/tiny' (gguf) failed: ValueError: bad GGUF magic" }
+          })
+        : json(res, 200, { id: 'org/tiny', name: 'tiny', loaded: true, loaded_rss_bytes: 1024 });
+    const model = new SidebarModel(client);
+    await model.modelAction('org/tiny', 'load');
+    expect(model.state.loadErrors['org/tiny']).toBe(
+      'not a valid GGUF file: the download may be damaged; delete it and download again'
+    );
+    expect(model.state.errors.models).toBeUndefined(); // not at the top of the section
+    expect(model.state.busy['load:org/tiny']).toBeUndefined();
+
+    broken = false;
+    await model.modelAction('org/tiny', 'load');
+    expect(model.state.loadErrors['org/tiny']).toBeUndefined();
+    expect(seen).toEqual(['POST /modelfiles/v1/models/org%2Ftiny/load', 'POST /modelfiles/v1/models/org%2Ftiny/load']);
+  });
+
+  it('clears finished jobs on the server and drops them from the list', async () => {
+    routes['POST /modelfiles/v1/downloads/clear'] = (_req, res) =>
+      json(res, 200, { object: 'list', cleared: ['job_done', 'job_gone'] });
+    const model = new SidebarModel(client);
+    for (const [jobId, status] of [
+      ['job_done', 'completed'],
+      ['job_gone', 'cancelled'],
+      ['job_live', 'downloading']
+    ]) {
+      model.handleEvent(JSON.stringify({ topic: 'job', key: jobId, time: 0, data: { job_id: jobId, status } }));
+    }
+    expect(model.state.jobs.cancelled.map(j => j.job_id)).toEqual(['job_gone']);
+    await model.clearFinished();
+    expect(model.state.jobs.completed).toEqual([]);
+    expect(model.state.jobs.cancelled).toEqual([]);
+    expect(model.state.jobs.downloading.map(j => j.job_id)).toEqual(['job_live']);
+    expect(seen).toEqual(['POST /modelfiles/v1/downloads/clear']);
   });
 
   it('ignores a slower, older search answer', async () => {

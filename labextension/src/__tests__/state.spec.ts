@@ -8,6 +8,7 @@ import {
   jobCount,
   jobFromEvent,
   jobLabel,
+  latestRuns,
   mergeFileEvent,
   mergeJob,
   mergeModelEvent,
@@ -108,11 +109,35 @@ describe('mergeJob', () => {
     expect(groups.failed).toEqual([]);
   });
 
-  it('removes cancelled jobs and does not mutate the input', () => {
+  it('keeps cancelled jobs until cleared and does not mutate the input', () => {
     const before = mergeJob(emptyGroups(), { job_id: 'a', status: 'paused' });
     const after = mergeJob(before, { job_id: 'a', status: 'cancelled' });
-    expect(jobCount(after)).toBe(0);
+    expect(jobCount(after)).toBe(1);
+    expect(after.cancelled[0].job_id).toBe('a');
     expect(before.paused.length).toBe(1);
+    const cleared = mergeJob(after, { job_id: 'a', status: 'cancelled', cleared: true });
+    expect(jobCount(cleared)).toBe(0);
+  });
+
+  it('never lets an older state replace a newer one', () => {
+    let groups = mergeJob(emptyGroups(), { job_id: 'a', status: 'failed', error: '404', version: 7 });
+    // the POST reply (version 5) arrives after the failed event (version 7)
+    groups = mergeJob(groups, { job_id: 'a', status: 'downloading', version: 5 });
+    expect(groups.failed.map(j => j.job_id)).toEqual(['a']);
+    expect(groups.downloading).toEqual([]);
+    groups = mergeJob(groups, { job_id: 'a', status: 'queued', version: 8 });
+    expect(groups.queued.map(j => j.version)).toEqual([8]);
+  });
+
+  it('shows one row per file: the latest run, earlier runs beside it', () => {
+    let groups = emptyGroups();
+    groups = mergeJob(groups, { job_id: 'old', status: 'completed', url: 'http://o/f.bin', version: 1 });
+    groups = mergeJob(groups, { job_id: 'new', status: 'failed', url: 'http://o/f.bin', version: 2 });
+    groups = mergeJob(groups, { job_id: 'other', status: 'completed', url: 'http://o/g.bin', version: 3 });
+    const rows = latestRuns(groups);
+    expect(rows.failed.map(r => r.job.job_id)).toEqual(['new']);
+    expect(rows.failed[0].earlier.map(j => j.job_id)).toEqual(['old']);
+    expect(rows.completed.map(r => r.job.job_id)).toEqual(['other']);
   });
 });
 
