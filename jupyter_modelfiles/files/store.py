@@ -34,7 +34,7 @@ from .models import (
 )
 from .names import clean_filename, is_valid_id
 from .signing import UrlSigner
-from .upload import MultipartUpload
+from .upload import LINE_FORMATS, MultipartUpload
 
 SCHEMA = [
     """
@@ -134,7 +134,6 @@ _COLUMNS = (
 )
 _FILES_COLUMNS = ", ".join(f"files.{name}" for name in _COLUMNS.split(", "))
 _EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
-LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
 SWEEP_INTERVAL = 60.0
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 
@@ -281,7 +280,7 @@ class FileStore:
         assert upload.file is not None and upload.filename is not None
         temp = upload.file
         filename = upload.filename
-        lines = temp.num_lines() if filename.lower().endswith(LINE_FORMATS) else None
+        lines = temp.num_lines() if temp.count_lines else None  # a line format (LINE_FORMATS)
         requests = await self._requests(temp.path, purpose, filename)
         record = FileRecord(
             id=str(uuid.uuid4()),

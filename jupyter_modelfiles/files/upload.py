@@ -19,9 +19,12 @@ from ..errors import InsufficientStorage, InvalidRequest, PayloadTooLarge
 from ..formatting import human_bytes
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
+from .writeback import WriteBehind
 
 MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
+#: Files whose lines are counted (``num_lines``); other uploads skip the count (0.4 CPU-s a GiB).
+LINE_FORMATS = (".jsonl", ".json", ".txt", ".csv", ".tsv", ".md")
 
 
 def no_space(directory: Path, needed: int, *, at_least: bool = False) -> InsufficientStorage:
@@ -42,15 +45,21 @@ def _is_no_space(exc: OSError) -> bool:
 
 
 class TempFile:
-    """A temp file receiving bytes, hashing and counting lines as it grows."""
+    """A temp file receiving bytes, hashing and counting lines as it grows.
 
-    def __init__(self, path: Path):
+    Its writeback follows the writes a window behind (:class:`WriteBehind`), so the fsync of
+    :meth:`commit` has little left to write.
+    """
+
+    def __init__(self, path: Path, *, count_lines: bool = True):
         self.path = path
+        self.count_lines = count_lines
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.newlines = 0
         self.last_byte = b""
+        self._behind = WriteBehind(self._fd)
 
     def write(self, data: bytes, expected: int | None = None) -> None:
         view = memoryview(data)
@@ -66,18 +75,21 @@ class TempFile:
                 raise no_space(self.path.parent, expected - written) from None
             raise no_space(self.path.parent, len(view), at_least=True) from None
         self.sha256.update(data)
-        self.newlines += data.count(b"\n")
+        if self.count_lines:
+            self.newlines += data.count(b"\n")
         if data:
             self.last_byte = data[-1:]
         self.size += len(data)
+        self._behind.advance(self.size)
 
     def num_lines(self) -> int:
+        assert self.count_lines, "the lines of this file were not counted"
         if self.size == 0:
             return 0
         return self.newlines + (0 if self.last_byte == b"\n" else 1)
 
     def commit(self) -> None:
-        """Flush to disk before the file is published."""
+        """Flush to disk before the file is published (the durability guarantee)."""
         try:
             os.fsync(self._fd)
         except OSError as exc:
@@ -179,7 +191,9 @@ class MultipartUpload:
             self.filename = clean_filename(headers.filename)
             self.file_content_type = headers.content_type
             try:
-                self.file = TempFile(self.temp_path)
+                self.file = TempFile(
+                    self.temp_path, count_lines=self.filename.lower().endswith(LINE_FORMATS)
+                )
             except OSError as exc:
                 if not _is_no_space(exc):
                     raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -54,7 +55,8 @@ class FilesHandler(ModelFilesHandler):
 
     _upload: MultipartUpload | None = None
     _refusal: Exception | None = None
-    _buffer: bytearray
+    _buffer: list[bytes]  # received chunks not yet handed to the writer, joined once
+    _buffered = 0
     _inflight: asyncio.Future[None] | None = None
     _received = 0
     _limit = 0
@@ -103,7 +105,7 @@ class FilesHandler(ModelFilesHandler):
         try:
             if size is not None and size > self._limit:
                 raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
-            self._buffer = bytearray()
+            self._buffer = []
             self._upload = store.new_upload(self.request.headers.get("Content-Type", ""), size)
         except ModelFilesError as error:
             if small:
@@ -201,28 +203,34 @@ class FilesHandler(ModelFilesHandler):
         super().on_finish()
 
     # -- receiving ---------------------------------------------------------------------------
-    async def data_received(self, chunk: bytes) -> None:
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Buffer a chunk of the body; a coroutine only when there is I/O to wait for (a 1 GiB
+        body arrives in tens of thousands of chunks: most of them cost no coroutine)."""
         if self._idle_timer is not None:
             self._last_data = asyncio.get_running_loop().time()
         if self._draining:
             self._drained += len(chunk)
             if self._drained > DRAIN_BYTES:
                 self._end_drain()
-            return
+            return None
         if self._upload is None or self._aborted or self._finished:
-            return
+            return None
         self._received += len(chunk)
         if self._received > self._limit:
-            await self._abort(
+            return self._abort(
                 PayloadTooLarge(upload_too_large(self.services.files.max_upload_size)), linger=True
             )
-            return
-        self._buffer += chunk
-        if len(self._buffer) >= FLUSH_BYTES:
-            try:
-                await self._flush()
-            except Exception as error:
-                await self._abort(error, linger=True)
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= FLUSH_BYTES:
+            return self._flush_or_abort()
+        return None
+
+    async def _flush_or_abort(self) -> None:
+        try:
+            await self._flush()
+        except Exception as error:
+            await self._abort(error, linger=True)
 
     async def _flush(self) -> None:
         """Hand the buffered bytes to a worker thread, keeping one write in flight."""
@@ -231,8 +239,9 @@ class FilesHandler(ModelFilesHandler):
             inflight, self._inflight = self._inflight, None
             await inflight
         if self._buffer:
-            data = bytes(self._buffer)
+            data = b"".join(self._buffer)
             self._buffer.clear()
+            self._buffered = 0
             loop = asyncio.get_running_loop()
             self._inflight = loop.run_in_executor(_UPLOAD_THREADS, self._upload.feed, data)
 

@@ -123,8 +123,13 @@ function render({ model, el }) {
     if (xsrf) xhr.setRequestHeader("X-XSRFToken", xsrf);
     if (token) xhr.setRequestHeader("Authorization", "token " + token);
     const began = performance.now();
+    let lastPaint = 0;
     xhr.upload.onprogress = (e) => {
       const total = e.lengthComputable ? e.total : file.size;
+      // At most 5 repaints a second: the page's CPU is the server's on a small machine.
+      const painted = performance.now();
+      if (painted - lastPaint < 200 && e.loaded < total) return;
+      lastPaint = painted;
       bar.value = total ? (100 * e.loaded) / total : 0;
       const secs = (performance.now() - began) / 1000;
       const rate = secs > 0 ? e.loaded / secs : 0;

@@ -5,6 +5,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { ApiRequest, errorMessage, eventsUrl, joinUrl, routes, uploadHeaders } from './api';
+import { throttledProgress } from './progress';
 
 /** An API error with the server's plain-language message. */
 export class ApiError extends Error {
@@ -54,7 +55,10 @@ export class ModelFilesClient {
     return this.request<T>({ method: 'GET', path });
   }
 
-  /** Stream `file` as multipart/form-data (`purpose`, `file`) with progress callbacks. */
+  /**
+   * Stream `file` as multipart/form-data (`purpose`, `file`): one request whose body the browser
+   * reads from disk as it sends (never into page memory), progress at most 5 times a second.
+   */
   upload(file: File, purpose: string, onProgress: (loaded: number, total: number) => void): UploadHandle {
     const xhr = new XMLHttpRequest();
     const promise = new Promise<unknown>((resolve, reject) => {
@@ -63,7 +67,8 @@ export class ModelFilesClient {
       for (const [name, value] of Object.entries(headers)) {
         xhr.setRequestHeader(name, value);
       }
-      xhr.upload.onprogress = ev => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
+      const progress = throttledProgress(onProgress);
+      xhr.upload.onprogress = ev => progress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
       xhr.onload = () => {
         if (xhr.status >= 200 && xhr.status < 300) {
           onProgress(file.size, file.size);

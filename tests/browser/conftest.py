@@ -144,6 +144,22 @@ def screenshot_path(tmp_path: Path, name: str) -> Path:
     return tmp_path / name
 
 
+def run_notebook(page: Any, lab: LabProcess, name: str) -> None:
+    """Open ``name`` (under the lab's root) in the page, start its kernel, run all its cells."""
+    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+    select = page.locator(".jp-Dialog button", has_text="Select")
+    try:  # JupyterLab may ask which kernel to start
+        select.wait_for(timeout=10_000)
+        select.click()
+    except Exception:
+        pass
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
 def open_panel(page: Any) -> Any:
     """Click the sidebar tab (unless the restored layout already shows it); return the panel."""
     panel = page.locator("#jp-modelfiles-sidebar")

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from ..origin import Origin, running_origin
-from .conftest import LabProcess, _ensure_built
+from .conftest import LabProcess, _ensure_built, run_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -83,18 +83,7 @@ def _run_notebook(context: Any, lab: LabProcess, name: str) -> tuple[Any, list[s
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-    select = page.locator(".jp-Dialog button", has_text="Select")
-    try:  # JupyterLab may ask which kernel to start
-        select.wait_for(timeout=10_000)
-        select.click()
-    except Exception:
-        pass
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    run_notebook(page, lab, name)
     return page, errors
 
 
