@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+#: The smallest range request while several connections share a file (the tail's pieces).
 MIN_PIECE = 16 * 1024 * 1024
 #: The largest single range request; the piece size shrinks from here toward MIN_PIECE.
 MAX_PIECE = 64 * 1024 * 1024
