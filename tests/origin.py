@@ -14,7 +14,8 @@ ETag, and a probe ``Range: bytes=0-0``. ``origin.fault(kind, times=n, ...)`` mak
 the data URL answers 403 and the client must resolve ``/signed/<name>`` again. With
 ``redirect_to`` set to another origin (another port: the Hub and its CDN), the redirect points
 there. ``/redirect/<name>`` answers 302 to ``redirects[name]`` (any Location, ``file:`` too).
-Each request's ``Authorization`` and ``Host`` headers are recorded.
+Each request's ``Authorization`` and ``Host`` headers are recorded, with the client's port
+(``peer``: requests with the same one came over one keep-alive connection).
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             "sent": 0,
             "authorization": self.headers.get("Authorization"),
             "host": self.headers.get("Host"),
+            "peer": self.client_address[1],  # the client's port: one TCP connection
         }
         if len(segments) == 2 and segments[0] == "redirect" and segments[1] in origin.redirects:
             record["status"] = 302

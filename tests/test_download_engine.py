@@ -20,6 +20,7 @@ from jupyter_modelfiles.downloads.engine import (
     DownloadError,
     EngineConfig,
     FileDownload,
+    ProgressCallback,
     Stopped,
 )
 
@@ -52,7 +53,14 @@ def origin() -> Iterator[Origin]:
         yield server
 
 
-def make(tmp_path: Path, url: str, *, sha256: str | None = None, **config: Any) -> FileDownload:
+def make(
+    tmp_path: Path,
+    url: str,
+    *,
+    sha256: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    **config: Any,
+) -> FileDownload:
     return FileDownload(
         url,
         tmp_path / "out" / "model.bin",
@@ -60,11 +68,31 @@ def make(tmp_path: Path, url: str, *, sha256: str | None = None, **config: Any) 
         tmp_path / "partial" / "job.journal",
         sha256=sha256,
         config=fast_config(**config),
+        on_progress=on_progress,
     )
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def spans(requests: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The ``[start, end)`` byte spans the data requests asked for, in request order."""
+    out = []
+    for r in requests:
+        first, last = r["range"].removeprefix("bytes=").split("-")
+        out.append((int(first), int(last) + 1))
+    return out
+
+
+def covers_once(parts: list[tuple[int, int]], size: int) -> bool:
+    """The spans tile ``[0, size)``: no byte asked for twice, none left out."""
+    cursor = 0
+    for start, end in sorted(parts):
+        if start != cursor:
+            return False
+        cursor = end
+    return cursor == size
 
 
 def test_plain_download_uses_parallel_ranges_and_verifies(tmp_path: Path, origin: Origin) -> None:
@@ -76,7 +104,7 @@ def test_plain_download_uses_parallel_ranges_and_verifies(tmp_path: Path, origin
     assert not (tmp_path / "partial" / "job.part").exists()
     assert not (tmp_path / "partial" / "job.journal").exists()
     ranges = [r["range"] for r in origin.data_requests()]
-    assert len(ranges) >= 2  # the free connections bisected the file
+    assert len(ranges) >= 2  # the connections shared the file's pieces
     assert all(r.startswith("bytes=") for r in ranges)
 
 
@@ -94,9 +122,12 @@ def test_slow_single_connection_splits(tmp_path: Path, origin: Origin) -> None:
         tmp_path, origin.url("f"), sha256=digest(data), split_below=100 * MiB, split_after=0.3
     )
     assert download.run().sha256 == digest(data)
-    ranges = [r["range"] for r in origin.data_requests()]
-    assert ranges[0] == f"bytes=0-{SIZE - 1}"  # one connection first, for the whole file
-    assert len(ranges) >= 3  # then the others bisected what was left
+    requests = origin.data_requests()
+    first = spans(requests)[0]
+    assert first[0] == 0 and first[1] < SIZE  # one connection first, with a bounded piece
+    assert len({r["peer"] for r in requests}) >= 3  # then the others took the next pieces
+    assert covers_once(spans(requests), SIZE)
+    assert origin.bytes_served("f") == SIZE
 
 
 def test_fast_single_connection_does_not_split(tmp_path: Path, origin: Origin) -> None:
@@ -106,8 +137,79 @@ def test_fast_single_connection_does_not_split(tmp_path: Path, origin: Origin) -
         tmp_path, origin.url("f"), sha256=digest(data), split_below=1024, split_after=0.3
     )
     assert download.run().sha256 == digest(data)
-    assert [r["range"] for r in origin.data_requests()] == [f"bytes=0-{SIZE - 1}"]
+    requests = origin.data_requests()
+    assert len({r["peer"] for r in requests}) == 1  # one keep-alive connection throughout
+    parts = spans(requests)
+    assert parts == sorted(parts) and covers_once(parts, SIZE)
+    assert parts[-1][1] - parts[-1][0] > parts[0][1] - parts[0][0]  # fast: the rest at once
     assert download.read_back == 0
+
+
+@pytest.mark.parametrize("split_below", [None, 100 * MiB], ids=["4-connections", "split-when-slow"])
+def test_splitting_serves_each_byte_once(
+    tmp_path: Path, origin: Origin, split_below: int | None
+) -> None:
+    data = origin.add("f", 4 * MiB)
+    origin.rate = 2 * MiB  # per connection: splitting pays
+    download = make(
+        tmp_path,
+        origin.url("f"),
+        sha256=digest(data),
+        split_below=split_below,
+        split_after=0.3,
+        buffer_size=256 * KiB,
+    )
+    assert download.run().sha256 == digest(data)
+    assert len({r["peer"] for r in origin.data_requests()}) >= 2  # the file was split
+    assert covers_once(spans(origin.data_requests()), len(data))
+    assert origin.bytes_served("f") == len(data)  # no request was cut short
+
+
+def test_pieces_are_bounded_requests_on_keep_alive_connections(
+    tmp_path: Path, origin: Origin
+) -> None:
+    size = 8 * MiB
+    data = origin.add("f", size)
+    download = make(
+        tmp_path, origin.url("f"), sha256=digest(data), min_piece=128 * KiB, max_piece=1 * MiB
+    )
+    assert download.run().sha256 == digest(data)
+    requests = origin.data_requests()
+    parts = spans(requests)
+    lengths = [end - start for start, end in sorted(parts)]
+    peers = {r["peer"] for r in requests}
+    assert covers_once(parts, size)
+    assert max(lengths) == 1 * MiB  # each request asks for one bounded piece
+    assert max(lengths[-4:]) <= 192 * KiB  # shrinking toward the end: the tail is shared
+    assert len(peers) <= 4 and len(requests) >= 3 * len(peers)  # pieces reuse connections
+    assert origin.bytes_served("f") == size
+
+
+def test_journal_is_committed_by_bytes_within_the_interval(tmp_path: Path, origin: Origin) -> None:
+    data = origin.add("f", SIZE)
+    origin.rate = 1 * MiB  # per connection: about 1.5 s for the file
+    journal = tmp_path / "partial" / "job.journal"
+    seen: list[tuple[int, int]] = []  # (durable bytes reported, bytes the journal holds)
+
+    def progress(durable: int, size: int | None) -> None:
+        state = json.loads(journal.read_text())
+        seen.append((durable, sum(e - s for s, e in state["done"])))
+
+    download = make(
+        tmp_path,
+        origin.url("f"),
+        sha256=digest(data),
+        on_progress=progress,
+        connections=2,
+        commit_interval=60.0,  # never due by time during this download
+        commit_bytes=256 * KiB,
+    )
+    assert download.run().sha256 == digest(data)
+    midway = [journalled for durable, journalled in seen if 0 < durable < SIZE]
+    assert all(durable == journalled for durable, journalled in seen if durable < SIZE)
+    assert len(midway) >= 4  # committed by bytes (about every 256 KiB), never by time
+    steps = [b - a for a, b in zip([0, *midway], midway, strict=False)]
+    assert max(steps) <= 1 * MiB  # 256 KiB + what arrived while a commit was being written
 
 
 def test_unknown_sha_is_computed(tmp_path: Path, origin: Origin) -> None:

@@ -5,9 +5,16 @@ manager calls :meth:`FileDownload.run` in a worker thread). Each connection thre
 from its socket into a few reused buffers and hands each full buffer to ONE writer thread
 (:class:`~.hasher.WriteHasher`), which writes it by offset (``os.pwrite``) and hashes the
 contiguous prefix from the same memory; the coordinating thread fsyncs data, then writes the
-journal, then reports durable progress. With ``split_below`` set, a ranged download starts
+journal, then reports durable progress, every ``commit_interval`` seconds and whenever
+``commit_bytes`` more were written (so a crash loses little at any speed).
+
+A ranged download asks for bounded pieces (:class:`~.pieces.Scheduler`), one request per
+piece, the next piece on the same keep-alive connection; pieces shrink toward the end of the
+file so every connection shares the tail. A request is never cut short in normal operation,
+so the origin serves each byte once. With ``split_below`` set, a ranged download starts
 with one connection and opens the others only when that one is slower than ``split_below``
-(splitting pays against origins that limit each connection, not on a fast link).
+(splitting pays against origins that limit each connection, not on a fast link); when it is
+fast, the rest of the file goes in one request.
 See DESIGN.md, "The download engine", for the ten rules.
 """
 
@@ -31,7 +38,7 @@ from .destinations import DestinationPolicy, DestinationRefused
 from .hasher import WriteHasher
 from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
-from .pieces import MIN_PIECE, Intervals, Piece, Scheduler
+from .pieces import MAX_PIECE, MIN_PIECE, Intervals, Piece, Scheduler
 
 MiB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
@@ -46,7 +53,8 @@ class EngineConfig:
     """Tunables; the defaults follow aria2 and huggingface_hub."""
 
     connections: int = 4
-    min_piece: int = MIN_PIECE
+    min_piece: int = MIN_PIECE  # the smallest range request (the tail's pieces)
+    max_piece: int = MAX_PIECE  # the largest range request while several connections share
     buffer_size: int = MiB
     buffers_per_connection: int = 2  # one filling from the socket while one is being written
     split_below: int | None = None  # bytes/s: start with 1 connection, add the rest if slower
@@ -60,6 +68,7 @@ class EngineConfig:
     max_restarts: int = 3
     max_reresolves: int = 10
     commit_interval: float = 0.5
+    commit_bytes: int = MIN_PIECE  # also commit once this many bytes were written since the last
     rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
     give_up_after: float = 180.0  # seconds without a byte of data (all retries included)
     policy: DestinationPolicy | None = None  # where connections may go (None: anywhere)
@@ -202,6 +211,9 @@ class FileDownload:
         self._lock = threading.Lock()
         self._conns: set[Connection] = set()
         self._written = Intervals()
+        self._recorded = 0  # bytes recorded as written by this run (the commit trigger)
+        self._recorded_at_commit = 0
+        self._wake = threading.Event()  # commit now: enough bytes, or a connection ended
         self._final_url = url
         self._probe: ProbeResult | None = None
         self._resolve_lock = threading.Lock()
@@ -440,12 +452,13 @@ class FileDownload:
             self._writer = writer
             writer.advance(done.prefix())
             writer.start()
+            scheduler: Scheduler | None = None
             if ranged:
                 assert probe.size is not None
                 min_piece = max(cfg.min_piece, cfg.buffer_size)
-                scheduler = Scheduler(done.missing(probe.size), min_piece)
                 missing = probe.size - done.total()
                 count = max(1, min(cfg.connections, -(-missing // min_piece)))
+                scheduler = Scheduler(done.missing(probe.size), min_piece, cfg.max_piece, count)
                 threads = [
                     threading.Thread(
                         target=self._ranged_worker,
@@ -467,8 +480,8 @@ class FileDownload:
                 thread.start()
             began, base = time.monotonic(), self._written.total()
             while any(t.is_alive() for t in started):
-                for thread in started:
-                    thread.join(cfg.commit_interval / max(1, len(started)))
+                self._wake.wait(cfg.commit_interval)
+                self._wake.clear()
                 self._commit(state)
                 try:
                     self._give_up_if_silent(self._last_problem)
@@ -481,6 +494,8 @@ class FileDownload:
                         for thread in waiting:
                             thread.start()
                         started += waiting
+                    elif scheduler is not None:
+                        scheduler.set_sharing(1)  # fast alone: the rest in one request
                     waiting = []
             writer.drain()
             self._commit(state)
@@ -550,6 +565,7 @@ class FileDownload:
         """fsync the data, then record it in the journal, then report it."""
         with self._lock:
             snapshot = self._written.copy()
+            self._recorded_at_commit = self._recorded
         if snapshot.total() == self.durable:
             return
         try:
@@ -599,6 +615,9 @@ class FileDownload:
         self._last_data = time.monotonic()
         with self._lock:
             self._written.add(start, end)
+            self._recorded += end - start
+            if self._recorded - self._recorded_at_commit >= self.config.commit_bytes:
+                self._wake.set()
             return self._written.prefix()
 
     def _write_failed(self, exc: OSError) -> None:
@@ -759,6 +778,7 @@ class FileDownload:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
+            self._wake.set()
 
     def _fetch_range(
         self,
@@ -822,20 +842,17 @@ class FileDownload:
         def limit(pos: int) -> int:
             with scheduler.lock:
                 piece.next = pos
-                return piece.end - pos
+            return end - pos
 
         final = self._read_into_file(response, pool, start, limit)
         with scheduler.lock:
             piece.next = final
-            done = final >= piece.end
-        if self._halt.is_set() and not done:
-            raise _Retry("stopped")
         if final < end:
-            conn.close()  # the piece was split, or the body ended early
-            if not done:
-                raise _Retry("the connection ended before the range was complete")
-        else:
-            response.release()
+            conn.close()
+            if self._halt.is_set():
+                raise _Retry("stopped")
+            raise _Retry("the connection ended before the range was complete")
+        response.release()  # the whole piece arrived: the next one goes on this connection
 
     def _stream_worker(self) -> None:
         """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
@@ -854,6 +871,7 @@ class FileDownload:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
+            self._wake.set()
 
     def _fetch_stream(self, conn: Connection, pool: queue.SimpleQueue[memoryview]) -> None:
         probe = self._probe
