@@ -193,7 +193,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--before", help="a git ref to measure beside this checkout, e.g. main")
-    parser.add_argument("--contents-repeat", type=int, default=3)
+    parser.add_argument(
+        "--contents-repeat", type=int, default=3, help="0 skips Jupyter's contents API"
+    )
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
@@ -211,7 +213,11 @@ def main() -> None:
         try:
             start_seeded(server, args.records)
             after = measure(server, args.repeat)
-            contents = contents_api(server, args.records, args.contents_repeat)
+            contents = (
+                contents_api(server, args.records, args.contents_repeat)
+                if args.contents_repeat
+                else None
+            )
         finally:
             server.stop()
         print()
@@ -229,11 +235,12 @@ def main() -> None:
                 if btotal != total:
                     line = f"{line} (before said total={btotal})"
             print(f"{line} {p50:7.1f} {p95:7.1f}  {total}")
-        print(
-            f"{'Jupyter contents API, GET api/contents/DIR':<46} (a directory of {args.records} "
-            f"files, no paging, {args.contents_repeat} requests) p50 {contents[0]:.1f} "
-            f"p95 {contents[1]:.1f}"
-        )
+        if contents is not None:
+            print(
+                f"{'Jupyter contents API, GET api/contents/DIR':<46} (a directory of "
+                f"{args.records} files, no paging, {args.contents_repeat} requests) "
+                f"p50 {contents[0]:.1f} p95 {contents[1]:.1f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
