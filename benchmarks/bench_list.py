@@ -2,10 +2,11 @@
 
 Seeds the store's SQLite table directly (records only, same schema the server uses), starts a
 real server on it and prints p50/p95 over repeated requests: the first page with the total,
-deep pages, a cursor page, filters, substring searches (FTS5 trigram) and a two-letter search
-(LIKE scan). With ``--before REF`` the same queries also run against the code of that git
-ref (extracted with ``git archive``; its server gets its own identical database), side by
-side. Jupyter's own contents API listing a directory of as many files is printed beside it.
+deep pages, cursor pages, filters, and every shape of search: 3+ characters (FTS5 trigram
+phrase), 1 and 2 characters (the gram index), each alone and with filters, orders and pages.
+With ``--before REF`` the same queries also run against the code of that git ref (extracted
+with ``git archive``; its server gets its own identical database), side by side. Jupyter's
+own contents API listing a directory of as many files is printed beside it.
 
 Usage: python benchmarks/bench_list.py [--records 100000] [--repeat 50] [--before main]
        [--workdir /dev/shm]
@@ -33,19 +34,56 @@ from _common import JupyterServerProcess, percentile
 WORDS = ["train", "eval", "batch", "prompts", "llama", "mistral", "images", "audio", "notes"]
 REPO = Path(__file__).resolve().parent.parent
 
-QUERIES: dict[str, dict[str, Any] | None] = {
+MIDDLE = "<the id of the 50,001st newest file>"  # an ``after`` cursor, filled in by measure()
+QUERIES: dict[str, dict[str, Any]] = {
     "first page (page_size=100) + total": {"page_size": 100},
     "first page, include_total=false": {"page_size": 100, "include_total": "false"},
     "deep page (page=500) + total": {"page": 500, "page_size": 100},
     "deep page (page=900) + total": {"page": 900, "page_size": 100},
     "last page (page=999) + total": {"page": 999, "page_size": 100},
-    "cursor (after=, limit=100) + total": None,
+    "cursor (after=, limit=100) + total": {"after": MIDDLE, "limit": 100},
     "purpose=batch + total": {"purpose": "batch"},
     "purpose=batch, page=200 + total": {"purpose": "batch", "page": 200},
+    "purpose=batch + source=upload": {"purpose": "batch", "source": "upload"},
+    "source=upload&source=download, page=300": {"source": ["upload", "download"], "page": 300},
+    "sample_type=pretrain + mimetypes=jsonl": {
+        "sample_type": "pretrain",
+        "mimetypes": "application/jsonl",
+    },
     "search=mistral-llama (FTS trigram)": {"search": "mistral-llama"},
     "search=04242 (FTS trigram, rare)": {"search": "04242"},
+    "search=llama (common word)": {"search": "llama"},
+    "search=jsonl (every file matches)": {"search": "jsonl"},
+    "search=JSONL, order=asc": {"search": "JSONL", "order": "asc"},
+    "search=llama, include_total=false": {"search": "llama", "include_total": "false"},
     "search=llama + purpose=batch": {"search": "llama", "purpose": "batch"},
-    "search=ll (2 chars, LIKE scan)": {"search": "ll"},
+    "search=llama + purpose, page=40": {"search": "llama", "purpose": "batch", "page": 40},
+    "search=llama, page=200": {"search": "llama", "page": 200},
+    "search=llama + cursor (after=, limit=100)": {"search": "llama", "after": MIDDLE},
+    "search=llama + purpose + source": {
+        "search": "llama",
+        "purpose": "batch",
+        "source": "upload",
+    },
+    "search=04242 + purpose=user_data": {"search": "04242", "purpose": "user_data"},
+    "search=mistral-llama + sample_type + mimetypes": {
+        "search": "mistral-llama",
+        "sample_type": "pretrain",
+        "mimetypes": "application/jsonl",
+    },
+    "search=ll (2 chars)": {"search": "ll"},
+    "search=ll + purpose=batch": {"search": "ll", "purpose": "batch"},
+    "search=ll, order=asc, page=150": {"search": "ll", "order": "asc", "page": 150},
+    "search=LL + cursor (after=, limit=100)": {"search": "LL", "after": MIDDLE, "limit": 100},
+    "search=zq (2 chars, no match)": {"search": "zq"},
+    "search=l (1 char)": {"search": "l"},
+    "search=a + purpose=fine-tune": {"search": "a", "purpose": "fine-tune"},
+    "search=7 + purpose + source, page=20": {
+        "search": "7",
+        "purpose": "batch",
+        "source": "upload",
+        "page": 20,
+    },
 }
 
 
@@ -115,11 +153,11 @@ def measure(server: JupyterServerProcess, repeat: int) -> dict[str, tuple[float,
     results: dict[str, tuple[float, float, Any]] = {}
     with httpx.Client(base_url=server.api_url + "/", headers=server.headers) as client:
         middle = client.get("files", params={"page": 500, "page_size": 1}).json()
-        queries = dict(QUERIES)
-        queries["cursor (after=, limit=100) + total"] = {
-            "after": middle["data"][0]["id"],
-            "limit": 100,
-        }
+        queries = {
+            label: {key: middle["data"][0]["id"] if value == MIDDLE else value
+                    for key, value in params.items()}
+            for label, params in QUERIES.items()
+        }  # fmt: skip
         for label, params in queries.items():
             timings = []
             total = None
@@ -155,7 +193,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--before", help="a git ref to measure beside this checkout, e.g. main")
-    parser.add_argument("--contents-repeat", type=int, default=3)
+    parser.add_argument(
+        "--contents-repeat", type=int, default=3, help="0 skips Jupyter's contents API"
+    )
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
@@ -173,28 +213,34 @@ def main() -> None:
         try:
             start_seeded(server, args.records)
             after = measure(server, args.repeat)
-            contents = contents_api(server, args.records, args.contents_repeat)
+            contents = (
+                contents_api(server, args.records, args.contents_repeat)
+                if args.contents_repeat
+                else None
+            )
         finally:
             server.stop()
         print()
         print(f"GET v1/files with {args.records} records, {args.repeat} requests each (ms)")
-        head = f"{'query':<38}"
+        print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+        head = f"{'query':<46}"
         if before is not None:
             head += f" {'before p50':>10} {'p95':>7} |"
         print(f"{head} {'p50':>7} {'p95':>7}  total")
         for label, (p50, p95, total) in after.items():
-            line = f"{label:<38}"
+            line = f"{label:<46}"
             if before is not None:
                 b50, b95, btotal = before[label]
                 line += f" {b50:10.1f} {b95:7.1f} |"
                 if btotal != total:
                     line = f"{line} (before said total={btotal})"
             print(f"{line} {p50:7.1f} {p95:7.1f}  {total}")
-        print(
-            f"{'Jupyter contents API, GET api/contents/DIR':<38} (a directory of {args.records} "
-            f"files, no paging, {args.contents_repeat} requests) p50 {contents[0]:.1f} "
-            f"p95 {contents[1]:.1f}"
-        )
+        if contents is not None:
+            print(
+                f"{'Jupyter contents API, GET api/contents/DIR':<46} (a directory of "
+                f"{args.records} files, no paging, {args.contents_repeat} requests) "
+                f"p50 {contents[0]:.1f} p95 {contents[1]:.1f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -33,6 +33,7 @@ from .models import (
     default_sample_type,
 )
 from .names import clean_filename, is_valid_id
+from .search import fts_match, schema_v3, short_search_indexable
 from .signing import UrlSigner
 from .upload import LINE_FORMATS, MultipartUpload
 
@@ -126,6 +127,9 @@ SCHEMA = [
         ON CONFLICT (facet, value) DO UPDATE SET n = n + 1;
     END;
     """,
+    # v3, searching 100,000 files fast: FTS5 tables with the filters as tokens and the 1- and
+    # 2-character substrings as tokens replace files_fts and the LIKE scan (see .search).
+    schema_v3(),
 ]
 
 _COLUMNS = (
@@ -441,96 +445,16 @@ class FileStore:
         return await self.db.run(lambda conn: self._list(conn, query))
 
     def _list(self, conn: sqlite3.Connection, q: ListQuery) -> ListResult:
-        now = int(time.time())
-        filters: list[str] = []  # conditions on ``files`` columns only
-        params: list[Any] = []
-        if q.purpose:
-            filters.append("purpose = ?")
-            params.append(q.purpose)
-        for column, values in (
-            ("source", q.sources),
-            ("sample_type", q.sample_types),
-            ("mimetype", q.mimetypes),
-        ):
-            if values:
-                filters.append(f"{column} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
-        match: str | None = None  # an FTS5 trigram phrase (3+ characters)
-        if q.search:
-            if len(q.search) >= 3:
-                match = '"' + q.search.replace('"', '""') + '"'
-            else:
-                escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                filters.append("filename LIKE ? ESCAPE '\\'")
-                params.append(f"%{escaped}%")
-        # A search is driven by the full-text index in rowid (= seq) order, so the first page
-        # stops after ``size`` matches instead of collecting all of them first.
-        if match is not None:
-            source, key = "files_fts JOIN files ON files.seq = files_fts.rowid", "files_fts.rowid"
-            where = ["files_fts MATCH ?", *filters]
-            where_params: list[Any] = [match, *params]
-        else:
-            source, key = "files", "seq"
-            where, where_params = list(filters), list(params)
-        where.append("(expires_at IS NULL OR expires_at > ?)")
-        where_params.append(now)
-        descending = q.order != "asc"
-        direction = "DESC" if descending else "ASC"
-        if q.after is not None:
-            row = conn.execute("SELECT seq FROM files WHERE id = ?", (q.after,)).fetchone()
-            if row is None:
-                raise InvalidRequest(f"'after' names no known file: {q.after[:80]!r}")
-            where.append(f"{key} {'<' if descending else '>'} ?")
-            where_params.append(row[0])
-        size = q.limit if q.limit is not None else q.page_size
-        offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
-        if offset:
-            # A deep page: find its first seq by walking a narrow covering index (seq and
-            # expires_at, after the filter column), then read the page itself from that seq
-            # (keyset), instead of stepping over ``offset`` whole table rows.
-            first = conn.execute(
-                f"SELECT seq FROM {source} WHERE {' AND '.join(where)} "
-                f"ORDER BY {key} {direction} LIMIT 1 OFFSET ?",
-                [*where_params, offset],
-            ).fetchone()
-            if first is None:
-                return ListResult(
-                    data=[],
-                    total=self._total(conn, filters, params, match, q, now)
-                    if q.include_total
-                    else None,
-                    has_more=False,
-                )
-            where.append(f"{key} {'<=' if descending else '>='} ?")
-            where_params.append(first[0])
-        rows = conn.execute(
-            f"SELECT {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
-            f"ORDER BY {key} {direction} LIMIT ?",
-            [*where_params, size + 1],
-        ).fetchall()
-        total = self._total(conn, filters, params, match, q, now) if q.include_total else None
-        return ListResult(
-            data=[_record(r) for r in rows[:size]], total=total, has_more=len(rows) > size
-        )
+        """One page and the total, in ``seq`` order.
 
-    @staticmethod
-    def _total(
-        conn: sqlite3.Connection,
-        filters: builtins.list[str],
-        params: builtins.list[Any],
-        match: str | None,
-        q: ListQuery,
-        now: int,
-    ) -> int:
-        """Files matching the filters and not expired, without a scan where it can.
-
-        With no search and at most one filtered column, the matching count is a lookup in
-        ``files_counts`` (kept by triggers); a search alone is counted by the full-text index
-        alone. Expired files the sweeper has not removed yet are subtracted, found through
-        the expiry index (only when there is any).
+        A search, several filter columns or several values of one are answered by an FTS5
+        query (see :mod:`.search`); no search and at most one filter value by the covering
+        indexes and the kept counts. Files past their expiry the sweeper has not removed yet
+        are left out either way (found through the expiry index, only when there are any).
         """
+        now = int(time.time())
         facets = [
-            (column, values)
+            (column, list(dict.fromkeys(values)))  # ``source=a&source=a`` is one value
             for column, values in (
                 ("purpose", [q.purpose] if q.purpose else []),
                 ("source", q.sources),
@@ -539,39 +463,174 @@ class FileStore:
             )
             if values
         ]
-        conditions, values_all = list(filters), list(params)
-        if match is not None:
-            conditions.append("seq IN (SELECT rowid FROM files_fts WHERE files_fts MATCH ?)")
-            values_all.append(match)
-        if match is not None and not filters:
-            matching = conn.execute(
-                "SELECT COUNT(*) FROM files_fts WHERE files_fts MATCH ?", (match,)
-            ).fetchone()[0]
-        elif match is not None or len(filters) > len(facets) or len(facets) > 1:
-            matching = conn.execute(
-                f"SELECT COUNT(*) FROM files WHERE {' AND '.join(conditions)}", values_all
+        if facets:  # a filter every file passes (by the kept counts) filters nothing
+            everyone = conn.execute(
+                "SELECT n FROM files_counts WHERE facet = 'all' AND value = ''"
+            ).fetchone()
+            facets = [
+                (column, values)
+                for column, values in facets
+                if everyone is None
+                or conn.execute(
+                    "SELECT COALESCE(SUM(n), 0) FROM files_counts WHERE facet = ? "
+                    f"AND value IN ({', '.join('?' for _ in values)})",
+                    [column, *values],
+                ).fetchone()[0]
+                != everyone[0]
+            ]
+        descending = q.order != "asc"
+        direction = "DESC" if descending else "ASC"
+        after_seq: int | None = None
+        if q.after is not None:
+            row = conn.execute("SELECT seq FROM files WHERE id = ?", (q.after,)).fetchone()
+            if row is None:
+                raise InvalidRequest(f"'after' names no known file: {q.after[:80]!r}")
+            after_seq = int(row[0])
+        expired = (
+            conn.execute(
+                "SELECT 1 FROM files INDEXED BY files_expires "
+                "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
+                (now,),
+            ).fetchone()
+            is not None
+        )
+        search = q.search or None
+        indexable = search is None or len(search) >= 3 or short_search_indexable(search)
+        several = len(facets) > 1 or any(len(values) > 1 for _, values in facets)
+        use_fts = indexable and (search is not None or several)
+        live = "(files.expires_at IS NULL OR files.expires_at > ?)"
+        if use_fts:
+            plan = fts_match(conn, search, facets)
+            if plan is None:  # a filter value no file has
+                return ListResult(data=[], total=0 if q.include_total else None, has_more=False)
+            table, match = plan
+            source = f"{table} CROSS JOIN files ON files.seq = {table}.rowid"
+            key = f"{table}.rowid"
+            where: list[str] = [f"{table} MATCH ?"]
+            where_params: list[Any] = [match]
+            # the bare index walks the offset when no expired file needs leaving out
+            walk_source = source if expired else table
+        else:
+            source = walk_source = "files"
+            key = "seq"
+            where, where_params = [], []
+            for column, values in facets:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                where_params.extend(values)
+            if search is not None:  # short, with a character the gram index cannot hold
+                escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                where.append("filename LIKE ? ESCAPE '\\'")
+                where_params.append(f"%{escaped}%")
+        filtered, filtered_params = list(where), list(where_params)
+        if expired or not use_fts:
+            where.append(live)
+            where_params.append(now)
+        if after_seq is not None:
+            where.append(f"{key} {'<' if descending else '>'} ?")
+            where_params.append(after_seq)
+
+        def total() -> int | None:
+            if not q.include_total:
+                return None
+            if use_fts:
+                return self._fts_total(conn, table, match, expired, now)
+            return self._total(conn, filtered, filtered_params, facets, search, expired, now)
+
+        size = q.limit if q.limit is not None else q.page_size
+        offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
+        if offset:
+            # A deep page: find its first seq by walking an index (the FTS5 doclist, or a
+            # narrow covering index with seq and expires_at after the filter column), then
+            # read the page itself from that seq (keyset) instead of stepping over rows.
+            first = conn.execute(
+                f"SELECT {key} FROM {walk_source} WHERE {' AND '.join(where)} "
+                f"ORDER BY {key} {direction} LIMIT 1 OFFSET ?",
+                [*where_params, offset],
+            ).fetchone()
+            if first is None:
+                return ListResult(data=[], total=total(), has_more=False)
+            where.append(f"{key} {'<=' if descending else '>='} ?")
+            where_params.append(first[0])
+        rows = conn.execute(
+            f"SELECT {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
+            f"ORDER BY {key} {direction} LIMIT ?",
+            [*where_params, size + 1],
+        ).fetchall()
+        return ListResult(
+            data=[_record(r) for r in rows[:size]], total=total(), has_more=len(rows) > size
+        )
+
+    @staticmethod
+    def _fts_total(
+        conn: sqlite3.Connection, table: str, match: str, expired: bool, now: int
+    ) -> int:
+        """The matches of an FTS5 query counted by the index, less expired files among them."""
+        matching = conn.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE {table} MATCH ?", (match,)
+        ).fetchone()[0]
+        if not expired:
+            return int(matching)
+        # Expired files not swept yet (at most a minute's worth, usually): test each against
+        # the query when they are few next to the matches, else test each match's expiry.
+        waiting = conn.execute(
+            "SELECT COUNT(*) FROM files INDEXED BY files_expires "
+            "WHERE expires_at IS NOT NULL AND expires_at <= ?",
+            (now,),
+        ).fetchone()[0]
+        if waiting * 90 < matching:
+            gone = conn.execute(
+                "SELECT COUNT(*) FROM files INDEXED BY files_expires "
+                "WHERE expires_at IS NOT NULL AND expires_at <= ? AND EXISTS "
+                f"(SELECT 1 FROM {table} WHERE {table} MATCH ? AND {table}.rowid = files.seq)",
+                (now, match),
             ).fetchone()[0]
         else:
+            gone = conn.execute(
+                f"SELECT COUNT(*) FROM {table} CROSS JOIN files ON files.seq = {table}.rowid "
+                f"WHERE {table} MATCH ? AND files.expires_at <= ?",
+                (match, now),
+            ).fetchone()[0]
+        return int(matching) - int(gone)
+
+    @staticmethod
+    def _total(
+        conn: sqlite3.Connection,
+        filters: builtins.list[str],
+        params: builtins.list[Any],
+        facets: builtins.list[tuple[str, builtins.list[str]]],
+        search: str | None,
+        expired: bool,
+        now: int,
+    ) -> int:
+        """Files matching the filters and not expired, without a scan where it can.
+
+        With no search and at most one filter value, the matching count is a lookup in
+        ``files_counts`` (kept by triggers). Expired files the sweeper has not removed yet
+        are subtracted, found through the expiry index.
+        """
+        if search is None and len(facets) <= 1:
             facet, values = facets[0] if facets else ("all", [""])
-            distinct = list(dict.fromkeys(values))  # ``source=a&source=a`` counts a once
             matching = conn.execute(
                 "SELECT COALESCE(SUM(n), 0) FROM files_counts WHERE facet = ? "
-                f"AND value IN ({', '.join('?' for _ in distinct)})",
-                [facet, *distinct],
+                f"AND value IN ({', '.join('?' for _ in values)})",
+                [facet, *values],
             ).fetchone()[0]
-        expired = 0
-        if conn.execute(
-            "SELECT 1 FROM files INDEXED BY files_expires "
-            "WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
-            (now,),
-        ).fetchone():
-            expired = conn.execute(
-                f"SELECT COUNT(*) FROM files INDEXED BY files_expires "
-                f"WHERE {' AND '.join([*conditions, 'expires_at IS NOT NULL'])} "
-                "AND expires_at <= ?",
-                [*values_all, now],
-            ).fetchone()[0]
-        return int(matching) - int(expired)
+        else:
+            return int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM files WHERE {' AND '.join(filters)} "
+                    "AND (expires_at IS NULL OR expires_at > ?)",
+                    [*params, now],
+                ).fetchone()[0]
+            )
+        if not expired:
+            return int(matching)
+        conditions = [*filters, "expires_at IS NOT NULL", "expires_at <= ?"]
+        gone = conn.execute(
+            f"SELECT COUNT(*) FROM files INDEXED BY files_expires WHERE {' AND '.join(conditions)}",
+            [*params, now],
+        ).fetchone()[0]
+        return int(matching) - int(gone)
 
     # -- signed URLs -------------------------------------------------------------------------
     async def signed_url_params(self, file_id: str, expiry_hours: float | None) -> dict[str, Any]:

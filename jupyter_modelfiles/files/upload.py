@@ -17,6 +17,7 @@ from pathlib import Path
 from ..defaults import upload_too_large
 from ..errors import InsufficientStorage, InvalidRequest, PayloadTooLarge
 from ..formatting import human_bytes
+from .direct import DirectWrites
 from .multipart import MultipartError, PartHeaders, StreamingMultipartParser
 from .names import clean_filename
 from .writeback import WriteBehind
@@ -47,11 +48,12 @@ def _is_no_space(exc: OSError) -> bool:
 class TempFile:
     """A temp file receiving bytes, hashing and counting lines as it grows.
 
-    Its writeback follows the writes a window behind (:class:`WriteBehind`), so the fsync of
-    :meth:`commit` has little left to write.
+    Its bytes go to the disk by direct writes (:class:`DirectWrites`, no page cache) where the
+    file system allows, else its writeback follows the writes a window behind
+    (:class:`WriteBehind`); either way the fsync of :meth:`commit` has little left to write.
     """
 
-    def __init__(self, path: Path, *, count_lines: bool = True):
+    def __init__(self, path: Path, *, count_lines: bool = True, direct: bool = True):
         self.path = path
         self.count_lines = count_lines
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -59,11 +61,18 @@ class TempFile:
         self.size = 0
         self.newlines = 0
         self.last_byte = b""
+        self._direct = DirectWrites(self._fd) if direct else None
+        if self._direct is not None and not self._direct.enabled:
+            self._direct = None
         self._behind = WriteBehind(self._fd)
+        self._behind.enabled = self._behind.enabled and self._direct is None
 
     def write(self, data: bytes, expected: int | None = None) -> None:
         view = memoryview(data)
         try:
+            if self._direct is not None:
+                self._direct.write(data)
+                view = view[len(view) :]
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
@@ -71,9 +80,11 @@ class TempFile:
             if not _is_no_space(exc):
                 raise
             written = self.size + len(data) - len(view)
+            if self._direct is not None:  # the stage that failed held earlier bytes too
+                written = self.size - self._direct.fill
             if expected is not None and expected > written:
                 raise no_space(self.path.parent, expected - written) from None
-            raise no_space(self.path.parent, len(view), at_least=True) from None
+            raise no_space(self.path.parent, len(view) or len(data), at_least=True) from None
         self.sha256.update(data)
         if self.count_lines:
             self.newlines += data.count(b"\n")
@@ -88,9 +99,20 @@ class TempFile:
             return 0
         return self.newlines + (0 if self.last_byte == b"\n" else 1)
 
+    def end_writes(self) -> None:
+        """Write what is still staged, so that the file on disk holds every byte."""
+        if self._direct is not None:
+            try:
+                self._direct.finish()
+            except OSError as exc:
+                if _is_no_space(exc):
+                    raise no_space(self.path.parent, self._direct.fill, at_least=True) from None
+                raise
+
     def commit(self) -> None:
         """Flush to disk before the file is published (the durability guarantee)."""
         try:
+            self.end_writes()
             os.fsync(self._fd)
         except OSError as exc:
             if _is_no_space(exc):
@@ -100,6 +122,8 @@ class TempFile:
         self._fd = -1
 
     def discard(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -212,6 +236,8 @@ class MultipartUpload:
         self._part_buffer += data
 
     def _on_part_end(self) -> None:
+        if self._part_is_file and self.file is not None:
+            self.file.end_writes()  # the file is read (lines, requests) before its commit
         if not self._part_is_file and self._part is not None and self._part.name:
             try:
                 self.fields[self._part.name] = self._part_buffer.decode("utf-8")
