@@ -102,7 +102,7 @@ def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
     origin = Origin(host=node.host_ip).start()  # the host reaches its own veth address too
     try:
         database = cluster.create_database()
-        data = origin.add(NAME, 24 * MiB)
+        data = origin.add(NAME, 20 * MiB)
         origin.rate = 1 * MiB  # per connection
         shared = tmp_path / "shared"
         extra = [f"--ModelFilesApp.connections_per_download={CONNECTIONS}"]
@@ -127,18 +127,9 @@ def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
 
         node.vanish()  # the process lives on; its packets go nowhere
         vanished_at = time.monotonic()
-        def debug() -> bool:
-            import psycopg
-            with psycopg.connect(cluster.url(database, tcp=False), autocommit=True) as conn:
-                print(time.monotonic() - vanished_at, conn.execute("SELECT pid, host(client_addr), state, wait_event, left(query, 60), backend_type FROM pg_stat_activity WHERE datname = %s", (database,)).fetchall(), lock_holders(cluster, database), flush=True)
-            import subprocess
-            if 14 < time.monotonic() - vanished_at < 15.2:
-                print(subprocess.run(["ss", "-tnoi", f"( sport = :{cluster.port} )"], capture_output=True, text=True).stdout, flush=True)
-            time.sleep(1)
-            return lock_holders(cluster, database) == ["127.0.0.1"]
         wait_until(
-            debug,
-            20,
+            lambda: lock_holders(cluster, database) == ["127.0.0.1"],
+            60,
             "the host server holds the lock",
         )
         takeover = time.monotonic() - vanished_at
