@@ -175,3 +175,149 @@ def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
     finally:
         origin.stop()
         remove_cluster(cluster)
+
+
+# -- a takeover by a server of another Unix user ----------------------------------------------
+
+OTHER_UID = 1001  # the ``tester`` of CI; no passwd entry is needed
+TEAM_GID = 61001  # the team's group (a number is enough for the kernel)
+
+
+def reachable_by_others(path: Path) -> Path | None:
+    """The first directory on ``path``'s way that others cannot traverse (e.g. ``/root``)."""
+    for parent in reversed(path.resolve().parents):
+        if not os.stat(parent).st_mode & 0o001:
+            return parent
+    return None
+
+
+def as_user(uid: int, gid: int, stage: Path) -> list[str]:
+    """A wrapper: umask 077, then uid/gid (groups: only the team's). When the Python install
+    lies under a directory others cannot enter (pyenv in ``/root``), a private mount namespace
+    shows just that install there, so the other user can run the same interpreter."""
+    import sys
+
+    setup = ""
+    python = Path(sys.executable).resolve()
+    blocked = reachable_by_others(python)
+    if blocked is not None:
+        inner = blocked / python.relative_to(blocked).parts[0]
+        stage.mkdir()
+        setup = (
+            f'mount --bind "{inner}" "{stage}" && '
+            f'mount -t tmpfs -o mode=0755 tmpfs "{blocked}" && '
+            f'mkdir "{inner}" && mount --bind "{stage}" "{inner}" && '
+        )
+    script = f'{setup}umask 077 && exec setpriv --reuid={uid} --regid={gid} --groups={gid} -- "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
+class UserServer(TeamServer):
+    """A team server run as ``uid`` (0: root, umask 077 too) with its own HOME."""
+
+    def __init__(self, workdir: Path, shared: Path, url: str, uid: int, extra: list[str]):
+        super().__init__(workdir, shared, url, extra_args=extra)
+        self.uid = uid
+        workdir.mkdir(mode=0o755)
+        (workdir / "notebooks").mkdir()
+        if uid == 0:
+            self.wrapper = ["sh", "-c", 'umask 077 && exec "$@"', "sh"]
+        else:
+            self.wrapper = as_user(uid, TEAM_GID, workdir.parent / f"stage-{workdir.name}")
+            for path in (workdir, workdir / "notebooks"):
+                os.chown(path, uid, TEAM_GID)
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "HOME": str(self.workdir)}
+
+
+def assert_group_shared(shared: Path) -> None:
+    """Every directory setgid + group rwx, every file group rw, all of the team's group; and
+    nothing for others (umask 077 was honoured where the group bits were not forced)."""
+    for path in [shared, *shared.rglob("*")]:
+        if path.is_symlink():
+            continue
+        info = os.stat(path)
+        assert info.st_gid == TEAM_GID, (path, info.st_gid)
+        mode = info.st_mode & 0o7777
+        if path.is_dir():
+            assert mode & 0o2070 == 0o2070, (path, oct(mode))
+        else:
+            assert mode & 0o060 == 0o060, (path, oct(mode))
+            assert mode & 0o007 == 0, (path, oct(mode))
+
+
+def test_a_server_of_another_unix_user_takes_over_and_publishes(
+    root: None, postgres_url: str, servers: list[TeamServer]
+) -> None:
+    import shutil
+    import tempfile
+
+    from jupyter_modelfiles.downloads.pieces import MIN_PIECE
+
+    repo = Path(__file__).resolve().parent.parent
+    assert reachable_by_others(repo) is None, f"uid {OTHER_UID} cannot reach {repo}"
+    base = Path(tempfile.mkdtemp(prefix="modelfiles-users-"))  # pytest's tmp is root-only
+    os.chmod(base, 0o755)
+    origin = Origin().start()
+    try:
+        shared = base / "shared"
+        shared.mkdir()
+        os.chown(shared, 0, TEAM_GID)
+        os.chmod(shared, 0o2770)  # what docs/teams.md tells admins
+        data = origin.add(NAME, 16 * MiB)
+        origin.rate = 1 * MiB  # per connection
+        extra = [f"--ModelFilesApp.connections_per_download={CONNECTIONS}"]
+        alice = UserServer(base / "alice", shared, postgres_url, 0, extra)
+        bob = UserServer(base / "bob", shared, postgres_url, OTHER_UID, extra)
+        servers.extend([alice, bob])
+        start_all([alice, bob])
+        assert bob.process is not None
+        status = Path(f"/proc/{bob.process.pid}/status").read_text()
+        assert f"Uid:\t{OTHER_UID}\t" in status and "Umask:\t0077" in status, status
+        for server in (alice, bob):
+            server.register(MODEL, [entry(origin, data)])
+
+        alice.download(MODEL)
+        wait_until(lambda: done_bytes(alice) >= 4 * MiB, 60, "root's server has written 4 MiB")
+        bob.download(MODEL)
+        wait_until(lambda: done_bytes(bob) >= 4 * MiB, 30, "the other user's server follows")
+        durable_at_kill = done_bytes(bob)
+        partial = shared / "partial"
+        part = next(partial.glob("*.part"))
+        assert os.stat(part).st_uid == 0  # root's partial file, resumed by another user
+        alice.kill()  # kill -9
+
+        wait_until(lambda: bob.downloaded(MODEL), 60, "the other user's server publishes")
+        assert statuses(bob) == ["completed"]
+        extra_bytes = origin.bytes_served(NAME) - len(data)
+        assert extra_bytes <= CONNECTIONS * MIN_PIECE, extra_bytes
+        assert extra_bytes < durable_at_kill  # resumed from root's partial file and journal
+        sha = hashlib.sha256(data).hexdigest()
+        blob = shared / "blobs" / sha
+        assert sha256_of(blob) == sha and sha256_of(bob.link(MODEL, NAME)) == sha
+        assert shared_files(shared, "partial") == []
+        assert_group_shared(shared)
+
+        alice.start()  # its interrupted job finds the file published
+        wait_until(lambda: alice.downloaded(MODEL), 60, "root's restarted server completes")
+        assert statuses(alice) == ["completed"]
+        assert sha256_of(alice.link(MODEL, NAME)) == sha
+        assert origin.bytes_served(NAME) - len(data) == extra_bytes  # nothing fetched again
+
+        # references: root's delete keeps the bytes the other user uses; the other user's
+        # delete (the last reference) removes root's blob
+        alice.call("DELETE", f"models/{MODEL.replace('/', '%2F')}")
+        assert not alice.downloaded(MODEL) and blob.exists() and bob.downloaded(MODEL)
+        bob.call("DELETE", f"models/{MODEL.replace('/', '%2F')}")
+        assert not blob.exists() and not bob.downloaded(MODEL)
+        assert_group_shared(shared)
+        print(
+            f"\nresumed by uid {OTHER_UID}: {extra_bytes / MiB:.2f} MiB fetched again of "
+            f"{durable_at_kill / MiB:.1f} MiB done at the kill; load {os.getloadavg()[0]:.2f}"
+        )
+    finally:
+        origin.stop()
+        for server in servers:
+            server.kill()
+        shutil.rmtree(base, ignore_errors=True)
