@@ -10,8 +10,10 @@
   servers ``LISTEN`` on another connection and re-read the row, and poll for a freed lock.
 - PostgreSQL unreachable at start: :class:`CoordinationUnavailable` within about
   ``connect_timeout`` seconds, naming the URL with its password hidden. Lost later: claims turn
-  ``lost`` (their transfers go on and publish), and the coordinator reconnects in the
-  background, takes its locks back when nobody else took them, and records what finished.
+  ``lost`` (their transfers go on and publish; lost by silence they are also ``cut_off`` and
+  pause, since the lock may be free for others already), and the coordinator reconnects in the
+  background, takes its locks back when nobody else took them meanwhile (the record still
+  ours and not done), else revokes the claim (``taken_over``), and records what finished.
 """
 
 from __future__ import annotations
