@@ -89,92 +89,150 @@ def shared_files(shared: Path, folder: str) -> list[str]:
     return sorted(p.name for p in (shared / folder).iterdir() if not p.name.startswith("."))
 
 
-def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
-    tmp_path: Path, node: NetNode, servers: list[TeamServer]
-) -> None:
+@pytest.fixture
+def node_cluster(node: NetNode) -> Iterator[Any]:
+    """PostgreSQL listening on the host's end of the veth too, with nothing but its defaults
+    for keepalives: the coordinator asks for them on its sessions."""
     from .postgres import remove_cluster, start_cluster
 
-    # PostgreSQL with nothing but its defaults for keepalives: the coordinator asks for them
     cluster = start_cluster(
         listen=("127.0.0.1", node.host_ip),
         hba=(f"host all all {node.node_ip}/32 scram-sha-256",),
     )
-    origin = Origin(host=node.host_ip).start()  # the host reaches its own veth address too
     try:
-        database = cluster.create_database()
-        data = origin.add(NAME, 20 * MiB)
-        origin.rate = 1 * MiB  # per connection
-        shared = tmp_path / "shared"
-        extra = [f"--ModelFilesApp.connections_per_download={CONNECTIONS}"]
-        away = TeamServer(
-            tmp_path / "away",
-            shared,
-            cluster.url(database).replace("127.0.0.1", node.host_ip),
-            extra_args=extra,
-        )
-        away.wrapper, away.host = node.wrapper, node.node_ip
-        here = TeamServer(tmp_path / "here", shared, cluster.url(database), extra_args=extra)
-        servers.extend([away, here])
-        start_all([away, here])
-        for server in (away, here):
-            server.register(MODEL, [entry(origin, data)])
+        yield cluster
+    finally:
+        remove_cluster(cluster)
 
-        away.download(MODEL)
-        wait_until(lambda: done_bytes(away) >= 4 * MiB, 60, "the node has written 4 MiB")
-        here.download(MODEL)
-        wait_until(lambda: done_bytes(here) >= 4 * MiB, 30, "the host server follows the node")
-        assert lock_holders(cluster, database) == [node.node_ip]
 
-        node.vanish()  # the process lives on; its packets go nowhere
-        vanished_at = time.monotonic()
-        wait_until(
-            lambda: lock_holders(cluster, database) == ["127.0.0.1"],
-            60,
-            "the host server holds the lock",
-        )
-        takeover = time.monotonic() - vanished_at
-        print(f"\ntakeover {takeover:.1f} s after the node vanished")
-        # keepalives: 5 s idle + 3 probes 2 s apart (tcp_user_timeout the same 11 s), + polling
-        assert takeover < 30, takeover
-        assert node.dropped() > 0  # the cut was real: the node kept sending
-        assert away.process is not None and away.process.poll() is None  # not killed
-
-        wait_until(lambda: here.downloaded(MODEL), 60, "the host server publishes")
-        assert statuses(here) == ["completed"]
-        sha = hashlib.sha256(data).hexdigest()
-        blob = shared / "blobs" / sha
-        assert sha256_of(blob) == sha
-        published = os.stat(blob)
-
-        node.come_back()
-        wait_until(lambda: away.downloaded(MODEL), 60, "the node's job completes")
-        assert statuses(away) == ["completed"]
-        log = away.log_path.read_text()
-        assert "was taken over by another server" in log, log[-3000:]
-        # nothing written into the published file, no second copy, nothing left over
-        after = os.stat(blob)
-        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
-            published.st_ino,
-            published.st_size,
-            published.st_mtime_ns,
-        )
-        assert sha256_of(blob) == sha
-        assert shared_files(shared, "blobs") == [sha]
-        assert shared_files(shared, "partial") == []
-        assert sha256_of(away.link(MODEL, NAME)) == sha
-
-        import psycopg
-
-        with psycopg.connect(cluster.url(database, tcp=False)) as conn:
-            rows = conn.execute("SELECT status, path FROM shared_transfers").fetchall()
-        assert rows == [("done", str(blob))]
-        print(
-            f"served {origin.bytes_served(NAME) / MiB:.1f} MiB for a {len(data) / MiB:.0f} MiB"
-            f" file; load {os.getloadavg()[0]:.2f}"
-        )
+@pytest.fixture
+def node_origin(node: NetNode) -> Iterator[Origin]:
+    """The origin on the host's end of the veth (the host reaches that address too)."""
+    origin = Origin(host=node.host_ip).start()
+    try:
+        yield origin
     finally:
         origin.stop()
-        remove_cluster(cluster)
+
+
+def server_on_node(tmp_path: Path, node: NetNode, cluster: Any, database: str) -> TeamServer:
+    away = TeamServer(
+        tmp_path / "away",
+        tmp_path / "shared",
+        cluster.url(database).replace("127.0.0.1", node.host_ip),
+        extra_args=[f"--ModelFilesApp.connections_per_download={CONNECTIONS}"],
+    )
+    away.wrapper, away.host = node.wrapper, node.node_ip
+    return away
+
+
+def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
+    tmp_path: Path,
+    node: NetNode,
+    node_cluster: Any,
+    node_origin: Origin,
+    servers: list[TeamServer],
+) -> None:
+    cluster, origin = node_cluster, node_origin
+    database = cluster.create_database()
+    data = origin.add(NAME, 20 * MiB)
+    origin.rate = 1 * MiB  # per connection
+    shared = tmp_path / "shared"
+    extra = [f"--ModelFilesApp.connections_per_download={CONNECTIONS}"]
+    away = server_on_node(tmp_path, node, cluster, database)
+    here = TeamServer(tmp_path / "here", shared, cluster.url(database), extra_args=extra)
+    servers.extend([away, here])
+    start_all([away, here])
+    for server in (away, here):
+        server.register(MODEL, [entry(origin, data)])
+
+    away.download(MODEL)
+    wait_until(lambda: done_bytes(away) >= 4 * MiB, 60, "the node has written 4 MiB")
+    here.download(MODEL)
+    wait_until(lambda: done_bytes(here) >= 4 * MiB, 30, "the host server follows the node")
+    assert lock_holders(cluster, database) == [node.node_ip]
+
+    node.vanish()  # the process lives on; its packets go nowhere
+    vanished_at = time.monotonic()
+    wait_until(
+        lambda: lock_holders(cluster, database) == ["127.0.0.1"],
+        60,
+        "the host server holds the lock",
+    )
+    takeover = time.monotonic() - vanished_at
+    print(f"\ntakeover {takeover:.1f} s after the node vanished")
+    # keepalives: 5 s idle + 3 probes 2 s apart (tcp_user_timeout the same 11 s), + polling
+    assert takeover < 30, takeover
+    assert node.dropped() > 0  # the cut was real: what the host sent the node was lost
+    assert away.process is not None and away.process.poll() is None  # not killed
+
+    wait_until(lambda: here.downloaded(MODEL), 60, "the host server publishes")
+    assert statuses(here) == ["completed"]
+    sha = hashlib.sha256(data).hexdigest()
+    blob = shared / "blobs" / sha
+    assert sha256_of(blob) == sha
+    published = os.stat(blob)
+
+    node.come_back()
+    wait_until(lambda: away.downloaded(MODEL), 60, "the node's job completes")
+    assert statuses(away) == ["completed"]
+    log = away.log_path.read_text()
+    assert "was taken over by another server" in log, log[-3000:]
+    # nothing written into the published file, no second copy, nothing left over
+    after = os.stat(blob)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        published.st_ino,
+        published.st_size,
+        published.st_mtime_ns,
+    )
+    assert sha256_of(blob) == sha
+    assert shared_files(shared, "blobs") == [sha]
+    assert shared_files(shared, "partial") == []
+    assert sha256_of(away.link(MODEL, NAME)) == sha
+
+    import psycopg
+
+    with psycopg.connect(cluster.url(database, tcp=False)) as conn:
+        rows = conn.execute("SELECT status, path FROM shared_transfers").fetchall()
+    assert rows == [("done", str(blob))]
+    print(
+        f"served {origin.bytes_served(NAME) / MiB:.1f} MiB for a {len(data) / MiB:.0f} MiB"
+        f" file; load {os.getloadavg()[0]:.2f}"
+    )
+
+
+def test_a_node_cut_off_for_a_while_pauses_then_resumes_its_own_transfer(
+    tmp_path: Path,
+    node: NetNode,
+    node_cluster: Any,
+    node_origin: Origin,
+    servers: list[TeamServer],
+) -> None:
+    database = node_cluster.create_database()
+    data = node_origin.add(NAME, 12 * MiB)
+    node_origin.rate = 1 * MiB  # per connection
+    away = server_on_node(tmp_path, node, node_cluster, database)
+    servers.append(away)
+    away.start()
+    away.register(MODEL, [entry(node_origin, data)])
+    away.download(MODEL)
+    wait_until(lambda: done_bytes(away) >= 3 * MiB, 60, "the node has written 3 MiB")
+
+    node.vanish()
+    # PostgreSQL ends the session (nobody else wants the file); the node pauses its transfer
+    wait_until(lambda: lock_holders(node_cluster, database) == [], 30, "the session ends")
+    wait_until(
+        lambda: "cut off from the coordinator" in away.log_path.read_text(), 30, "the node pauses"
+    )
+    node.come_back()
+    # the lock is free and the record still the node's: it takes them back and finishes
+    wait_until(lambda: away.downloaded(MODEL), 60, "the node's transfer completes")
+    assert statuses(away) == ["completed"]
+    sha = hashlib.sha256(data).hexdigest()
+    shared = tmp_path / "shared"
+    assert sha256_of(shared / "blobs" / sha) == sha
+    assert shared_files(shared, "partial") == []
+    assert "was taken over" not in away.log_path.read_text()
 
 
 # -- a takeover by a server of another Unix user ----------------------------------------------
