@@ -33,13 +33,14 @@ NAME = "weights.bin"
 CONNECTIONS = 2
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
 def root() -> None:
+    """First of all (before the session's PostgreSQL): fail at once when not root."""
     require_root("this test")
 
 
 @pytest.fixture
-def node(root: None) -> Iterator[NetNode]:
+def node() -> Iterator[NetNode]:
     made = NetNode()
     try:
         yield made
@@ -135,7 +136,7 @@ def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
 ) -> None:
     cluster, origin = node_cluster, node_origin
     database = cluster.create_database()
-    data = origin.add(NAME, 20 * MiB)
+    data = origin.add(NAME, 16 * MiB)
     origin.rate = 1 * MiB  # per connection
     shared = tmp_path / "shared"
     extra = [f"--ModelFilesApp.connections_per_download={CONNECTIONS}"]
@@ -306,7 +307,7 @@ def assert_group_shared(shared: Path) -> None:
 
 
 def test_a_server_of_another_unix_user_takes_over_and_publishes(
-    root: None, postgres_url: str, servers: list[TeamServer]
+    postgres_url: str, servers: list[TeamServer]
 ) -> None:
     import shutil
     import tempfile
