@@ -39,12 +39,13 @@ class JupyterServerProcess:
         self.port = free_port()
         self.extra_args = extra_args or []
         self.wrapper: list[str] = []  # a command the server runs under (e.g. ``unshare``)
+        self.host = "127.0.0.1"  # the address it listens on (another one in a network namespace)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / self.log_name
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
+        return f"http://{self.host}:{self.port}{self.base_url}"
 
     @property
     def api_url(self) -> str:
@@ -74,7 +75,7 @@ class JupyterServerProcess:
             "--allow-root",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.ip={self.host}",
             f"--ServerApp.base_url={self.base_url}",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.workdir / 'notebooks'}",

@@ -57,7 +57,8 @@ class Served:
 class Origin:
     """Start with ``with Origin() as origin:``; add files; set faults; read ``requests``."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host  # another local address: reachable from a network namespace too
         self.files: dict[str, Served] = {}
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
@@ -88,7 +89,7 @@ class Origin:
     @property
     def base(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def url(self, name: str, *, signed: bool = False) -> str:
         return f"{self.base}/{'signed' if signed else 'data'}/{name}"
@@ -112,7 +113,7 @@ class Origin:
             pass
 
         Handler.origin = origin
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -186,6 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             "authorization": self.headers.get("Authorization"),
             "host": self.headers.get("Host"),
             "peer": self.client_address[1],  # the client's port: one TCP connection
+            "client": self.client_address[0],
         }
         if len(segments) == 2 and segments[0] == "redirect" and segments[1] in origin.redirects:
             record["status"] = 302

@@ -139,6 +139,10 @@ class PostgresCluster:
     bindir: Path
     os_user: pwd.struct_passwd | None
     started_in: float = 0.0
+    #: the addresses it listens on, and extra ``pg_hba.conf`` lines (clients in a network
+    #: namespace reach it on the host side of a veth pair)
+    listen: tuple[str, ...] = ("127.0.0.1",)
+    hba: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -170,6 +174,9 @@ class PostgresCluster:
         began = time.monotonic()
         template = template_data_dir(self.bindir, self.os_user)
         self._run(["cp", "-a", str(template), str(self.data_dir)])
+        if self.hba:
+            with open(self.data_dir / "pg_hba.conf", "a") as hba:  # keeps the cluster's owner
+                hba.write("".join(f"{line}\n" for line in self.hba))
         self.start_server()
         self.psql(f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}'")
         self.started_in = time.monotonic() - began
@@ -179,7 +186,7 @@ class PostgresCluster:
         options = " ".join(
             [
                 f"-c port={self.port}",
-                "-c listen_addresses=127.0.0.1",
+                f"-c listen_addresses={','.join(self.listen)}",
                 f"-c unix_socket_directories={self.socket_dir}",
                 "-c fsync=off",
                 "-c synchronous_commit=off",
@@ -252,8 +259,11 @@ class PostgresCluster:
         return name
 
 
-def start_cluster() -> PostgresCluster:
-    """Start a cluster in a new temporary directory (outside pytest's root-only tmp dirs)."""
+def start_cluster(
+    listen: tuple[str, ...] = ("127.0.0.1",), hba: tuple[str, ...] = ()
+) -> PostgresCluster:
+    """Start a cluster in a new temporary directory (outside pytest's root-only tmp dirs);
+    ``listen`` and ``hba``: see :class:`PostgresCluster`."""
     directory = Path(tempfile.mkdtemp(prefix="modelfiles-pg-"))
     os_user = cluster_os_user()
     if os_user:
@@ -264,6 +274,8 @@ def start_cluster() -> PostgresCluster:
         password=secrets.token_urlsafe(12),
         bindir=postgres_bindir(),
         os_user=os_user,
+        listen=listen,
+        hba=hba,
     )
     try:
         cluster.start()

@@ -238,3 +238,59 @@ async def test_a_dropped_session_takes_its_lock_back_on_reconnect(postgres_url, 
             again = await two.try_claim(key)
             assert again is not None
             await again.release()
+
+
+async def test_a_transfer_taken_over_and_finished_while_cut_off_is_not_taken_back(
+    postgres_url, postgres_cluster
+):
+    key = content_key(sha256="34" * 32)
+    database = postgres_url.rsplit("/", 1)[1]
+    async with PostgresCoordinator(postgres_url, progress_interval=0, health_interval=30) as one:
+        claim = await one.try_claim(key, total=10)
+        assert claim is not None
+        await claim.progress(4)
+        first_pid = one._conn.info.backend_pid  # type: ignore[union-attr]
+        with psycopg.connect(postgres_cluster.url(database)) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first_pid,))
+        # before ``one`` notices, another server takes the transfer over and publishes it
+        async with PostgresCoordinator(postgres_url) as two:
+            deadline = time.monotonic() + 10
+            taken = await two.try_claim(key)
+            while taken is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                taken = await two.try_claim(key)
+            assert taken is not None and taken.bytes_done == 4
+            await taken.complete("blobs/" + "34" * 32)
+            # ``one`` reconnects; the lock is free again but the transfer is no longer its own
+            deadline = time.monotonic() + 15
+            while not claim.taken_over.is_set() and time.monotonic() < deadline:
+                await claim.progress(5)
+                await asyncio.sleep(0.1)
+            assert claim.taken_over.is_set() and claim.finished
+            assert not claim.cut_off.is_set()  # closed by the server, not by silence
+            record = await two.get(key)
+            assert record is not None and record.done and record.owner == two.owner
+            with psycopg.connect(postgres_cluster.url(database)) as admin:
+                held = admin.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = %s)",
+                    (database,),
+                ).fetchone()
+            assert held == (0,)  # ``one`` did not keep the lock it could take
+
+
+def test_only_a_silent_connection_loss_cuts_a_transfer_off():
+    from jupyter_modelfiles.team.postgres import _silence
+
+    for message in (
+        "consuming input failed: could not receive data from server: Connection timed out",
+        'connection to server at "10.0.0.1", port 5432 failed: Network is unreachable',
+        "could not send data to server: No route to host",
+    ):
+        assert _silence(RuntimeError(message)), message
+    for message in (
+        "consuming input failed: server closed the connection unexpectedly",
+        "terminating connection due to administrator command",
+        'connection to server at "127.0.0.1", port 5432 failed: Connection refused',
+    ):
+        assert not _silence(RuntimeError(message)), message

@@ -2,16 +2,21 @@
 
 The data file is fsynced before a journal naming its bytes is written; the journal itself is
 written to a temp file, fsynced, renamed over the old one, and the directory fsynced. After a
-crash the journal therefore never claims bytes that are not on disk.
+crash the journal therefore never claims bytes that are not on disk. In a setgid directory (the
+team store) it is group-readable and group-writable whatever the umask, so a server of another
+Unix user can resume from it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..team.permissions import share_file
 
 VERSION = 1
 
@@ -54,8 +59,11 @@ def fsync_dir(path: Path) -> None:
 def save(path: Path, state: JournalState) -> None:
     data = json.dumps(asdict(state)).encode()
     temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temp.unlink(missing_ok=True)  # a leftover of a crashed writer, maybe another user's
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        if _setgid(path.parent):
+            share_file(fd)  # the team store: a server of another user may take over from it
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -87,3 +95,7 @@ def remove(path: Path) -> None:
             candidate.unlink()
         except FileNotFoundError:
             pass
+
+
+def _setgid(directory: Path) -> bool:
+    return bool(os.stat(directory).st_mode & stat.S_ISGID)

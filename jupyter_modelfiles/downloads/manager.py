@@ -765,6 +765,12 @@ class _ThreadRunner:
             if self.manager._engines.get(self.job.job_id) is engine:
                 del self.manager._engines[self.job.job_id]
 
+    def stop(self, reason: str) -> None:
+        """Stop this job's running engine (team mode: another server took the file over)."""
+        engine = self.manager._engines.get(self.job.job_id)
+        if engine is not None:
+            engine.stop(reason)
+
     async def probe(self) -> ProbeResult:
         part, journal = self.manager._partial_paths(self.job.job_id)
         engine = self._engine(part, journal, self.job.dest, None)

@@ -48,6 +48,10 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Progress = Callable[[int, "int | None"], None]
 
+#: how long a transfer that failed while cut off from PostgreSQL waits to learn whether another
+#: server took it over (then its job joins that server instead of failing)
+LOST_FAILURE_WAIT = 30.0
+
 
 class EngineRunner(Protocol):
     """How the manager runs its engine for one job (a thread today, maybe a process later)."""
@@ -57,6 +61,8 @@ class EngineRunner(Protocol):
     async def download(
         self, partial: Path, journal: Path, dest: Path, on_progress: Progress
     ) -> DownloadResult: ...
+
+    # and, optionally, ``stop(reason)``: stop the running download soon (it raises Stopped)
 
 
 def is_shared(job: Job) -> bool:
@@ -105,6 +111,7 @@ class SharedTransfers:
         while True:
             done = await self._published(job, key, size)
             if done is not None:
+                await asyncio.to_thread(self._drop_stale_journal, key)
                 return done
 
             def remote(record: TransferRecord) -> None:
@@ -116,10 +123,20 @@ class SharedTransfers:
             if isinstance(got, TransferRecord):
                 result = await self._verified(job, key, got)
                 if result is not None:
+                    await asyncio.to_thread(self._drop_stale_journal, key)
                     return result
                 await self._forget(key)  # done but the file is gone: transfer it again
                 continue
-            return await self._transfer(job, key, got, runner, on_progress)
+            transferred = await self._transfer(job, key, got, runner, on_progress, stop)
+            if transferred is not None:
+                return transferred
+            # taken over while this server was cut off from PostgreSQL: join the new owner
+
+    def _drop_stale_journal(self, key: ContentKey) -> None:
+        """The file is published: a journal without its partial file is a leftover (written
+        by a server that lost its lock while cut off, before it noticed)."""
+        if not self.store.partial_path(key).exists():
+            self.store.journal_path(key).unlink(missing_ok=True)
 
     async def _key(self, job: Job, runner: EngineRunner) -> tuple[ContentKey | None, int | None]:
         if job.expected_sha256:
@@ -178,7 +195,10 @@ class SharedTransfers:
         claim: Claim,
         runner: EngineRunner,
         on_progress: Progress,
-    ) -> DownloadResult:
+        stop: asyncio.Event,
+    ) -> DownloadResult | None:
+        """Transfer as the claim's holder; None when another server took it over meanwhile
+        (this server had been cut off from PostgreSQL): the job then joins that server."""
         loop = asyncio.get_running_loop()
         partial = self.store.partial_path(key)
         journal = self.store.journal_path(key)
@@ -201,11 +221,33 @@ class SharedTransfers:
             loop.call_soon_threadsafe(report, done, total)
 
         async with claim:
-            try:
-                result = await runner.download(partial, journal, verified, progress)
-            except Stopped:
-                await claim.release()  # paused or cancelled here: the next asker takes over
-                raise
+            while True:
+                download = asyncio.ensure_future(
+                    runner.download(partial, journal, verified, progress)
+                )
+                await _run_watched(download, claim, runner)
+                if claim.taken_over.is_set():
+                    await self._joined_instead(key, verified)
+                    return None
+                error = download.exception()
+                if error is None:
+                    result = download.result()
+                    break
+                if isinstance(error, Stopped) and claim.cut_off.is_set() and not stop.is_set():
+                    # paused while cut off from PostgreSQL: resume with the lock, or join
+                    if await _lock_back(claim, stop):
+                        continue
+                    if claim.taken_over.is_set():
+                        await self._joined_instead(key, verified)
+                        return None
+                    error = Stopped("stop")
+                if isinstance(error, Stopped):
+                    await claim.release()  # paused or cancelled here: the next asker takes over
+                    raise error
+                if isinstance(error, DownloadError) and await _taken_over_meanwhile(claim):
+                    await self._joined_instead(key, verified)
+                    return None
+                raise error
             target = self._target(job, result.sha256)
             await asyncio.to_thread(self.store.publish, verified, target)
             for task in writing:
@@ -213,6 +255,57 @@ class SharedTransfers:
                     await task
             await claim.complete(str(target))
         return DownloadResult(target, result.size, result.sha256)
+
+    async def _joined_instead(self, key: ContentKey, verified: Path) -> None:
+        """Another server took ``key`` over: this one wrote nothing more; it joins."""
+        log.warning("%s: another server took the transfer over; this one joins it", key)
+        await asyncio.to_thread(verified.unlink, missing_ok=True)
+
+
+async def _run_watched(
+    download: asyncio.Future[DownloadResult], claim: Claim, runner: EngineRunner
+) -> None:
+    """Until ``download`` ends; when the claim is taken over or cut off first, the engine is
+    stopped at once (it raises Stopped, or had just finished)."""
+    watchers: list[asyncio.Future[Any]] = [
+        asyncio.ensure_future(claim.taken_over.wait()),
+        asyncio.ensure_future(claim.cut_off.wait()),
+    ]
+    try:
+        await asyncio.wait([download, *watchers], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        download.cancel()
+        raise
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+    if not download.done():
+        stop = getattr(runner, "stop", None)
+        if stop is not None:
+            reason = "taken over" if claim.taken_over.is_set() else "cut off from the coordinator"
+            log.warning("%s: %s, stopping this transfer", claim.key, reason)
+            stop(reason)
+        await asyncio.wait([download])
+
+
+async def _lock_back(claim: Claim, stop: asyncio.Event) -> bool:
+    """Wait until the coordinator took the claim's lock back (True), or another server took
+    the transfer over, or the job was stopped (False)."""
+    while not (claim.taken_over.is_set() or stop.is_set()):
+        if not claim.lost:
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def _taken_over_meanwhile(claim: Claim) -> bool:
+    """A transfer failed while its claim was lost (the partial file maybe published by a
+    server that took over): wait a while to learn whether it was taken over."""
+    for _ in range(int(LOST_FAILURE_WAIT / 0.25)):
+        if claim.taken_over.is_set() or not claim.lost:
+            break
+        await asyncio.sleep(0.25)
+    return claim.taken_over.is_set()
 
 
 async def _until_stopped(

@@ -78,7 +78,15 @@ class Claim:
 
     ``lost`` is True while the coordinator cannot vouch for the lock (connection to PostgreSQL
     lost); the transfer may go on and publish, and the coordinator takes the lock back when it
-    reconnects (``lost`` turns False) unless another server took the transfer over meanwhile.
+    reconnects (``lost`` turns False) unless another server took the transfer over meanwhile:
+    then ``taken_over`` is set, the claim is finished (nothing more is written to its record)
+    and its holder must stop writing the partial file at once and join the new owner.
+
+    ``cut_off`` is set while the connection was lost by silence (timeouts: this node or the
+    database vanished from the network): PostgreSQL may have ended the session and freed the
+    lock as well, so another server may be writing the partial file already. The holder pauses
+    until ``lost`` turns False (its lock taken back: it resumes) or ``taken_over`` is set. A
+    connection closed or refused by PostgreSQL (stopped, restarted) leaves the transfer running.
     """
 
     def __init__(
@@ -99,6 +107,8 @@ class Claim:
         self.error: str | None = None
         self.lost = False
         self.finished = False
+        self.taken_over = asyncio.Event()
+        self.cut_off = asyncio.Event()
         self._last_write = 0.0
 
     @property
@@ -130,6 +140,12 @@ class Claim:
     async def release(self) -> None:
         """Stop owning without finishing (pause, cancel, shutdown)."""
         await self._finish("released", None)
+
+    def revoke(self) -> None:
+        """Another server owns the key now (see the class docstring)."""
+        self.finished = True
+        self.coordinator._forget(self)
+        self.taken_over.set()
 
     async def _finish(self, status: str, error: str | None) -> None:
         if self.finished:

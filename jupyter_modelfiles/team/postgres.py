@@ -10,8 +10,10 @@
   servers ``LISTEN`` on another connection and re-read the row, and poll for a freed lock.
 - PostgreSQL unreachable at start: :class:`CoordinationUnavailable` within about
   ``connect_timeout`` seconds, naming the URL with its password hidden. Lost later: claims turn
-  ``lost`` (their transfers go on and publish), and the coordinator reconnects in the
-  background, takes its locks back when nobody else took them, and records what finished.
+  ``lost`` (their transfers go on and publish; lost by silence they are also ``cut_off`` and
+  pause, since the lock may be free for others already), and the coordinator reconnects in the
+  background, takes its locks back when nobody else took them meanwhile (the record still
+  ours and not done), else revokes the claim (``taken_over``), and records what finished.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ def redact_url(url: str) -> str:
     query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
     redacted = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     return re.sub(r"(?i)\bpassword\s*=\s*('[^']*'|\S+)", "password=***", redacted)
+
+
+def _silence(error: BaseException) -> bool:
+    """The connection died of silence (keepalives, ``tcp_user_timeout``, no route), not
+    because PostgreSQL closed or refused it: see ``Claim.cut_off``."""
+    text = str(error).lower()
+    return any(sign in text for sign in ("timed out", "timeout", "unreachable", "no route to host"))
 
 
 class PostgresCoordinator(Coordinator):
@@ -240,8 +249,11 @@ class PostgresCoordinator(Coordinator):
             return
         if error is not None:
             log.warning("lost the coordination database %s: %s", redact_url(self.url), error)
+        silent = error is not None and _silence(error)
         for claim in self._claims.values():
             claim.lost = True
+            if silent:
+                claim.cut_off.set()
         if self._reconnecting is None or self._reconnecting.done():
             self._reconnecting = asyncio.create_task(self._reconnect())
 
@@ -268,10 +280,18 @@ class PostgresCoordinator(Coordinator):
         for claim in list(self._claims.values()):
             rows = await self._execute("SELECT pg_try_advisory_lock(%s)", (claim.key.lock_id,))
             if rows[0][0]:
-                claim.lost = False
-                await self._write_claim(claim)
-            else:
-                log.warning("%s was taken over by another server meanwhile", claim.key)
+                # free now, but another server may have owned it meanwhile (and finished)
+                rows = await self._execute(
+                    "SELECT status, owner FROM shared_transfers WHERE key = %s", (str(claim.key),)
+                )
+                if rows and rows[0][0] != "done" and rows[0][1] == self.owner:
+                    claim.lost = False
+                    claim.cut_off.clear()
+                    await self._write_claim(claim)
+                    continue
+                await self._execute("SELECT pg_advisory_unlock(%s)", (claim.key.lock_id,))
+            log.warning("%s was taken over by another server meanwhile", claim.key)
+            claim.revoke()
         for key, claim in list(self._pending_done.items()):
             await self._record_done(claim)
             del self._pending_done[key]
