@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -228,7 +229,17 @@ class ModelFilesApp(ExtensionApp):
             admins=list(self.team_admins),
         )
 
+    def _route_package_logs(self) -> None:
+        """Send the package's module loggers (``jupyter_modelfiles.*``) to the server's log,
+        with its handlers, format and level, as jupyter_server does for Tornado's loggers."""
+        server_log = self.serverapp.log if self.serverapp is not None else self.log
+        package_log = logging.getLogger(__package__ or "jupyter_modelfiles")
+        package_log.parent = server_log  # type: ignore[assignment]
+        package_log.propagate = True
+        package_log.setLevel(server_log.getEffectiveLevel())
+
     def initialize_settings(self) -> None:
+        self._route_package_logs()
         root = Path(self.root_dir).expanduser()
         root.mkdir(parents=True, exist_ok=True)
         team = self._team(root)

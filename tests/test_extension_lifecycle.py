@@ -36,3 +36,24 @@ async def test_stop_extension_closes_every_service_when_one_fails(
     assert any("closing the runtime failed" in r.getMessage() for r in caplog.records)
     # A second stop (the server's own shutdown) is a no-op.
     await app.stop_extension()
+
+
+async def test_module_loggers_write_to_the_servers_log(jp_serverapp: Any, services: Any) -> None:
+    """Warnings and info of the package's modules (team mode, downloads) reach the server's
+    own log handlers and level, not Python's bare last-resort handler."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    jp_serverapp.log.addHandler(handler)
+    try:
+        logging.getLogger("jupyter_modelfiles.downloads.shared").warning("a transfer was lost")
+    finally:
+        jp_serverapp.log.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == ["a transfer was lost"]
+    assert logging.getLogger("jupyter_modelfiles").getEffectiveLevel() == (
+        jp_serverapp.log.getEffectiveLevel()
+    )
