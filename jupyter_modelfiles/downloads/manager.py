@@ -681,6 +681,7 @@ class DownloadManager:
         finally:
             self._runners.pop(job.job_id, None)
             self._tasks.pop(job.job_id, None)
+            self._saving.pop(job.job_id, None)  # the final save below runs after it (FIFO)
             if job.status != "downloading":
                 job.bytes_per_second = 0.0
                 job.estimated_completion = None

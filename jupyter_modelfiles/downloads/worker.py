@@ -122,7 +122,8 @@ def _on_sigterm(stop: Any) -> None:
         signal.alarm(DEATH_GRACE)
         if stop is None:
             os._exit(0)  # a spare: nothing to save
-        stop("close")
+        # Not here: the interrupted frame may hold a lock that stop() takes.
+        threading.Thread(target=stop, args=("close",), daemon=True).start()
 
     signal.signal(signal.SIGTERM, handler)
 
