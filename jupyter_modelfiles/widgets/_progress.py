@@ -147,6 +147,8 @@ class DownloadProgress(w.VBox):
         self._last_draw = 0.0
         self._pending: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._draw_lock = threading.Lock()  # draws in version order (listener vs. replies)
+        self._drawn: dict[str, Any] = {}
         self.title = w.HTML()
         self.bar = w.FloatProgress(min=0.0, max=100.0, value=0.0, bar_style="")
         self.bar.layout.flex = "2"
@@ -202,7 +204,7 @@ class DownloadProgress(w.VBox):
             self._last_draw = now
             self._pending = None
             snapshot = dict(self.job.status)
-        self._draw(snapshot)
+        self._draw_newer(snapshot)
         if self.job.finished and self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
@@ -212,7 +214,16 @@ class DownloadProgress(w.VBox):
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None:
-            self._draw(pending)
+            self._draw_newer(pending)
+
+    def _draw_newer(self, job: dict[str, Any]) -> None:
+        """Draw ``job`` unless a newer state was drawn meanwhile: two threads (the events
+        listener and a button's reply) may both have taken a state before either drew it."""
+        with self._draw_lock:
+            if is_older(job, self._drawn):
+                return
+            self._drawn = job
+            self._draw(job)
 
     def _control(self, action: Any) -> None:
         try:
