@@ -17,6 +17,9 @@ MAX_CONCURRENT_DOWNLOADS = 2
 CONNECTIONS_PER_DOWNLOAD = 4
 #: Seconds without data (or far too slow) before a connection is retried.
 DOWNLOAD_STALL_TIMEOUT = 30.0
+#: How much lower (``nice`` increment) a download worker process runs than the server: on a
+#: small machine the server and the kernels answer first; the data path needs little CPU.
+DOWNLOAD_WORKER_NICE = 10
 
 
 def upload_too_large(limit: int, size: int | None = None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from . import defaults
 from ._version import __version__
@@ -157,6 +157,19 @@ class ModelFilesApp(ExtensionApp):
         "it fails (an origin that accepts connections and never answers).",
     ).tag(config=True)
 
+    download_worker_processes = Bool(
+        True,
+        help="Run each download's engine in a worker process of its own (one per running file) "
+        "so the data path never holds the server's event loop or GIL; False runs it in a "
+        "thread of the server.",
+    ).tag(config=True)
+
+    download_worker_nice = Int(
+        defaults.DOWNLOAD_WORKER_NICE,
+        help="How much lower (nice increment, 0-19) download worker processes run than the "
+        "server, so the server and kernels stay responsive while files download.",
+    ).tag(config=True)
+
     @validate("download_give_up_after")
     def _check_give_up_after(self, proposal: dict[str, Any]) -> float:
         if not proposal["value"] > 0:
@@ -274,6 +287,8 @@ class ModelFilesApp(ExtensionApp):
                 server_port=lambda: self.serverapp.port if self.serverapp else None,  # once bound
             ),
             team=team.transfers if team is not None else None,
+            worker_processes=self.download_worker_processes,
+            worker_nice=self.download_worker_nice,
         )
 
         async def adopt_into_files_store(job: Job) -> None:

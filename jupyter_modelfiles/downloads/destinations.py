@@ -12,6 +12,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -123,7 +124,18 @@ class DestinationPolicy:
     ):
         self.allow = _Rules.parse(allow, "download_allow")
         self.deny = _Rules.parse(deny, "download_deny")
+        self._entries = (list(allow), list(deny))
         self._server_port = server_port
+
+    def to_json(self) -> dict[str, Any]:
+        """The policy as JSON (for a download worker process); the server port as it is now."""
+        allow, deny = self._entries
+        return {"allow": allow, "deny": deny, "server_port": self.server_port}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DestinationPolicy:
+        """The policy :meth:`to_json` described."""
+        return cls(data["allow"], data["deny"], server_port=data.get("server_port"))
 
     @property
     def server_port(self) -> int | None:

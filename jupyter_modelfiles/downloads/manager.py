@@ -1,14 +1,16 @@
 """The job manager: a persistent queue of downloads with pause, resume, cancel and recovery.
 
 Jobs live in SQLite (``downloads`` component). Each running job's engine runs in a worker
-thread (the engine starts its own connection and hasher threads), so the server's event loop
-only sees state changes. Every change is published as ``("job", job_id, job.to_status())``;
-progress (bytes durably written) at most ~10 times a second per job. Every change also bumps
+process of its own (:class:`~.runner.ProcessRunner`, the default; ``worker_processes=False``
+runs it in a thread instead), so the server's event loop and GIL only see a few progress lines
+a second; progress is saved to SQLite on the database thread, never on the loop. Every
+change is published as ``("job", job_id, job.to_status())``; progress (bytes durably written)
+at most ~10 times a second per job. Every change also bumps
 the job's ``version`` (see :func:`.jobs.next_version`), so clients order replies and events.
 
 Team mode: a job marked shared runs through :class:`~.shared.SharedTransfers` (``_execute``),
 which may complete it from the shared store or from another server's transfer; the engine is
-reached through :class:`_ThreadRunner` only, the seam for running it elsewhere.
+reached through a :class:`~.runner.JobRunner` only (``_runner``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,7 @@ from ..events import EventBus, Throttle
 from ..state import Database
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused, InvalidHost
-from .engine import (
-    DownloadError,
-    DownloadResult,
-    EngineConfig,
-    FileDownload,
-    ProbeResult,
-    Stopped,
-)
+from .engine import DownloadError, DownloadResult, EngineConfig, Stopped
 from .jobs import (
     RUNNING,
     STATUS_GROUPS,
@@ -54,7 +49,9 @@ from .jobs import (
     new_job_id,
     now,
 )
+from .runner import JobRunner, ProcessRunner, ThreadRunner, WorkerPool
 from .shared import Progress, SharedTransfers, is_shared
+from .spec import engine_spec
 
 log = logging.getLogger(__name__)
 
@@ -212,10 +209,14 @@ class DownloadManager:
         destinations: DestinationPolicy | None = None,
         engine_config: EngineConfig | None = None,
         team: SharedTransfers | None = None,
+        worker_processes: bool = True,
+        worker_nice: int = defaults.DOWNLOAD_WORKER_NICE,
     ):
         """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
         same fields of ``engine_config``; the config passed in is copied, never changed.
-        ``team``: team mode (shared store + coordinator) for jobs marked shared."""
+        ``team``: team mode (shared store + coordinator) for jobs marked shared.
+        ``worker_processes``: run each engine in a worker process (niced by ``worker_nice``)
+        rather than in a thread of the server."""
         self.db = db
         self.events = events
         self.partial_dir = Path(partial_dir)
@@ -241,7 +242,7 @@ class DownloadManager:
         self.engine_config = dataclasses.replace(base, **overrides)
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._engines: dict[str, FileDownload] = {}
+        self._runners: dict[str, JobRunner] = {}
         self._hooks: dict[str, Hook] = {}
         self.team = team
         self._stops: dict[str, asyncio.Event] = {}  # shared jobs waiting on another server
@@ -252,7 +253,24 @@ class DownloadManager:
         )
         self._loaded = False
         self._closing = False
+        self._saving: dict[str, asyncio.Future[None]] = {}  # progress saves in flight
         db.migrate("downloads", [SCHEMA_V1])
+        self._pool: WorkerPool | None = None
+        if worker_processes:
+            self._pool = WorkerPool(nice=worker_nice)
+            self._pool.prewarm(self._interrupted_jobs(db))
+
+    def _interrupted_jobs(self, db: Database) -> int:
+        """How many workers :meth:`start` will want at once (jobs left queued/downloading)."""
+        try:
+            row = db.run_sync(
+                lambda c: c.execute(
+                    "SELECT COUNT(*) FROM download_jobs WHERE status IN ('queued', 'downloading')"
+                ).fetchone()
+            )
+        except Exception:  # an unreadable database shows up in start() with a clear error
+            return 0
+        return min(int(row[0]), self.max_concurrent)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def _load(self) -> None:
@@ -281,13 +299,15 @@ class DownloadManager:
     async def close(self) -> None:
         """Stop the running engines; partial data and journals stay for the next start."""
         self._closing = True
-        for engine in list(self._engines.values()):
-            engine.stop("close")
+        for runner in list(self._runners.values()):
+            runner.stop("close")
         for stop in self._stops.values():
             stop.set()
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=15)
+        if self._pool is not None:
+            self._pool.close()
         self._executor.shutdown(wait=False)
         if self.team is not None:
             await self.team.close()
@@ -579,9 +599,9 @@ class DownloadManager:
                 running += 1
 
     async def _stop_engine(self, job_id: str, reason: str) -> None:
-        engine = self._engines.get(job_id)
-        if engine is not None:
-            engine.stop(reason)
+        runner = self._runners.get(job_id)
+        if runner is not None:
+            runner.stop(reason)
         if job_id in self._stops:
             self._stops[job_id].set()
         task = self._tasks.get(job_id)
@@ -621,10 +641,7 @@ class DownloadManager:
                 self.events.publish("job", job.job_id, job.to_status())
             if time.monotonic() - last_saved[0] > 1.0:
                 last_saved[0] = time.monotonic()
-                try:
-                    self.db.run_sync(lambda c: self._upsert(c, job))
-                except Exception as exc:  # progress is saved again later; never stop the data
-                    log.warning("cannot save the progress of %s: %s", job.job_id, exc)
+                self._save_progress(job)
 
         began = time.monotonic()
         try:
@@ -662,8 +679,9 @@ class DownloadManager:
                 job.status = "completed"
                 job.completed_at = now()
         finally:
-            self._engines.pop(job.job_id, None)
+            self._runners.pop(job.job_id, None)
             self._tasks.pop(job.job_id, None)
+            self._saving.pop(job.job_id, None)  # the final save below runs after it (FIFO)
             if job.status != "downloading":
                 job.bytes_per_second = 0.0
                 job.estimated_completion = None
@@ -675,7 +693,10 @@ class DownloadManager:
     async def _execute(self, job: Job, on_progress: Progress) -> DownloadResult:
         """The engine run of ``job``; in team mode a shared job goes through the team
         (which may complete it from the store or another server's transfer)."""
-        runner = _ThreadRunner(self, job)
+        runner = self._runner(job)
+        self._runners[job.job_id] = runner
+        if job.status != "downloading":
+            runner.stop(job.status)  # paused or cancelled before the runner existed
         if self.team is not None and is_shared(job):
             stop = self._stops.setdefault(job.job_id, asyncio.Event())
             if job.status != "downloading":
@@ -700,6 +721,31 @@ class DownloadManager:
 
     async def _save(self, job: Job) -> None:
         await self.db.run(lambda c: self._upsert(c, job))
+
+    def _save_progress(self, job: Job) -> None:
+        """Save a running job's progress on the database thread without waiting for it (from
+        the loop: process runner) or waiting (from an engine thread: thread runner). A save
+        still in flight is not doubled; progress is saved again later, so a failure only logs."""
+
+        def saved(future: Any) -> None:
+            exc = future.exception()
+            if exc is not None:
+                log.warning("cannot save the progress of %s: %s", job.job_id, exc)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                self.db.run_sync(lambda c: self._upsert(c, job))
+            except Exception as exc:  # never stop the data
+                log.warning("cannot save the progress of %s: %s", job.job_id, exc)
+            return
+        pending = self._saving.get(job.job_id)
+        if pending is not None and not pending.done():
+            return
+        future = loop.create_task(self.db.run(lambda c: self._upsert(c, job)))
+        future.add_done_callback(saved)
+        self._saving[job.job_id] = future
 
     async def _save_or_undo(self, job: Job, previous: JobStatus) -> None:
         """Save a command's new status; if it cannot be recorded (a full disk), the job keeps
@@ -729,57 +775,25 @@ class DownloadManager:
         if self._throttle.allow(job.job_id, final=final):
             self.events.publish("job", job.job_id, job.to_status())
 
+    # -- runners -------------------------------------------------------------------------
+    def _runner(self, job: Job) -> JobRunner:
+        """A runner for ``job``'s engine: a worker process, or a thread of the server."""
+        config = self.engine_config
 
-class _ThreadRunner:
-    """Runs a job's engine in the manager's worker threads (``shared.EngineRunner``)."""
+        def spec_for(partial: Path, journal: Path, dest: Path) -> dict[str, Any]:
+            return engine_spec(
+                url=job.url,
+                dest=dest,
+                partial=partial,
+                journal=journal,
+                sha256=job.expected_sha256,
+                size=job.expected_size,
+                headers=job.headers,
+                config=config,
+            )
 
-    def __init__(self, manager: DownloadManager, job: Job) -> None:
-        self.manager = manager
-        self.job = job
-
-    def _engine(
-        self, partial: Path, journal: Path, dest: Path, on_progress: Progress | None
-    ) -> FileDownload:
-        job = self.job
-        engine = FileDownload(
-            job.url,
-            dest,
-            partial,
-            journal,
-            sha256=job.expected_sha256,
-            size=job.expected_size,
-            headers=job.headers,
-            config=EngineConfig(**vars(self.manager.engine_config)),
-            on_progress=on_progress,
-        )
-        self.manager._engines[job.job_id] = engine
-        if job.status != "downloading":
-            engine.stop(job.status)  # paused or cancelled before the engine existed
-        return engine
-
-    async def _in_thread(self, engine: FileDownload, work: Callable[[], Any]) -> Any:
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.manager._executor, work)
-        finally:
-            if self.manager._engines.get(self.job.job_id) is engine:
-                del self.manager._engines[self.job.job_id]
-
-    def stop(self, reason: str) -> None:
-        """Stop this job's running engine (team mode: another server took the file over)."""
-        engine = self.manager._engines.get(self.job.job_id)
-        if engine is not None:
-            engine.stop(reason)
-
-    async def probe(self) -> ProbeResult:
-        part, journal = self.manager._partial_paths(self.job.job_id)
-        engine = self._engine(part, journal, self.job.dest, None)
-        result: ProbeResult = await self._in_thread(engine, engine.probe)
-        return result
-
-    async def download(
-        self, partial: Path, journal: Path, dest: Path, on_progress: Progress
-    ) -> DownloadResult:
-        engine = self._engine(partial, journal, dest, on_progress)
-        result: DownloadResult = await self._in_thread(engine, engine.run)
-        return result
+        part, journal = self._partial_paths(job.job_id)
+        probe_paths = (part, journal, job.dest)
+        if self._pool is not None:
+            return ProcessRunner(spec_for, probe_paths, self._pool)
+        return ThreadRunner(spec_for, probe_paths, self._executor)

@@ -146,7 +146,10 @@ class DownloadProgress(w.VBox):
         self.min_interval = min_interval
         self._last_draw = 0.0
         self._pending: dict[str, Any] | None = None
+        # Held while a state is taken AND drawn: the events listener and a button's reply may
+        # deliver the same state; whichever comes second returns only once it is drawn.
         self._lock = threading.Lock()
+        self._drawn: dict[str, Any] = {}
         self.title = w.HTML()
         self.bar = w.FloatProgress(min=0.0, max=100.0, value=0.0, bar_style="")
         self.bar.layout.flex = "2"
@@ -192,8 +195,11 @@ class DownloadProgress(w.VBox):
     def update(self, status: dict[str, Any]) -> None:
         """New job state (any thread); redraws at most every ``min_interval`` s, finals always."""
         with self._lock:
-            if not self.job._update(status):
-                return  # an older state than the one shown
+            # The job may hold a newer state than ``status`` that was never drawn: the
+            # buttons' Job.pause/resume/cancel take their reply before handing it here.
+            self.job._update(status)
+            if is_older(self.job.status, self._drawn):
+                return  # drawn already
             now = time.monotonic()
             final = self.job.finished or self.job.state == "paused"
             if not final and now - self._last_draw < self.min_interval:
@@ -201,8 +207,7 @@ class DownloadProgress(w.VBox):
                 return
             self._last_draw = now
             self._pending = None
-            snapshot = dict(self.job.status)
-        self._draw(snapshot)
+            self._draw_newer(dict(self.job.status))
         if self.job.finished and self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
@@ -211,8 +216,15 @@ class DownloadProgress(w.VBox):
         """Draw a state held back by the throttle."""
         with self._lock:
             pending, self._pending = self._pending, None
-        if pending is not None:
-            self._draw(pending)
+            if pending is not None:
+                self._draw_newer(pending)
+
+    def _draw_newer(self, job: dict[str, Any]) -> None:
+        """Draw ``job`` unless a newer state was drawn already (call with ``_lock`` held)."""
+        if is_older(job, self._drawn):
+            return
+        self._drawn = job
+        self._draw(job)
 
     def _control(self, action: Any) -> None:
         try:
