@@ -53,6 +53,10 @@ class JobRunner(Protocol):
 
     def stop(self, reason: str) -> None: ...
 
+    def rearm(self) -> None:
+        """Forget an earlier ``stop``: the next operation runs (team mode, after a pause for
+        a lost coordinator whose lock came back)."""
+
 
 class ThreadRunner:
     """The engine in a thread of ``executor`` (the standalone way; tests of the engine)."""
@@ -68,6 +72,9 @@ class ThreadRunner:
         self._stopped = self._stopped or reason
         if self._engine is not None:
             self._engine.stop(reason)
+
+    def rearm(self) -> None:
+        self._stopped = None
 
     async def _in_thread(self, engine: FileDownload, work: Callable[[], Any]) -> Any:
         self._engine = engine
@@ -276,6 +283,9 @@ class ProcessRunner:
         self._stopped = self._stopped or reason
         if self._worker is not None:
             self._worker.send({"op": "stop", "reason": reason})
+
+    def rearm(self) -> None:
+        self._stopped = None
 
     async def probe(self) -> ProbeResult:
         answer = await self._run("probe", self.spec_for(*self.probe_paths), None)

@@ -12,7 +12,7 @@ final URL + strong ETag + size from a probe) decides, through the coordinator:
   at once leave one blob) and records the key ``done``.
 
 A file with no content key (weak or no ETag, no size, no SHA-256) is not shared: the engine
-runs as in single-server mode. The engine is reached only through :class:`EngineRunner`, so it
+runs as in single-server mode. The engine is reached only through :class:`JobRunner`, so it
 may run in a thread or another process.
 """
 
@@ -26,7 +26,7 @@ import re
 import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..team import (
     Claim,
@@ -39,8 +39,11 @@ from ..team import (
 )
 from ..team.keys import ContentKey
 from ..team.permissions import share_file
-from .engine import DownloadError, DownloadResult, ProbeResult, Stopped
+from .engine import DownloadError, DownloadResult, Stopped
 from .jobs import Job
+
+if TYPE_CHECKING:
+    from .runner import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +54,6 @@ Progress = Callable[[int, "int | None"], None]
 #: how long a transfer that failed while cut off from PostgreSQL waits to learn whether another
 #: server took it over (then its job joins that server instead of failing)
 LOST_FAILURE_WAIT = 30.0
-
-
-class EngineRunner(Protocol):
-    """How the manager runs its engine for one job (a thread today, maybe a process later)."""
-
-    async def probe(self) -> ProbeResult: ...
-
-    async def download(
-        self, partial: Path, journal: Path, dest: Path, on_progress: Progress
-    ) -> DownloadResult: ...
-
-    # and, optionally, ``stop(reason)``: stop the running download soon (it raises Stopped)
 
 
 def is_shared(job: Job) -> bool:
@@ -94,7 +85,7 @@ class SharedTransfers:
     async def run(
         self,
         job: Job,
-        runner: EngineRunner,
+        runner: JobRunner,
         on_progress: Progress,
         stop: asyncio.Event,
     ) -> DownloadResult | None:
@@ -138,7 +129,7 @@ class SharedTransfers:
         if not self.store.partial_path(key).exists():
             self.store.journal_path(key).unlink(missing_ok=True)
 
-    async def _key(self, job: Job, runner: EngineRunner) -> tuple[ContentKey | None, int | None]:
+    async def _key(self, job: Job, runner: JobRunner) -> tuple[ContentKey | None, int | None]:
         if job.expected_sha256:
             return content_key(sha256=job.expected_sha256), job.expected_size
         probe = await runner.probe()
@@ -193,7 +184,7 @@ class SharedTransfers:
         job: Job,
         key: ContentKey,
         claim: Claim,
-        runner: EngineRunner,
+        runner: JobRunner,
         on_progress: Progress,
         stop: asyncio.Event,
     ) -> DownloadResult | None:
@@ -236,6 +227,7 @@ class SharedTransfers:
                 if isinstance(error, Stopped) and claim.cut_off.is_set() and not stop.is_set():
                     # paused while cut off from PostgreSQL: resume with the lock, or join
                     if await _lock_back(claim, stop):
+                        runner.rearm()  # the stop was this transfer's, not the job's
                         continue
                     if claim.taken_over.is_set():
                         await self._joined_instead(key, verified)
@@ -263,7 +255,7 @@ class SharedTransfers:
 
 
 async def _run_watched(
-    download: asyncio.Future[DownloadResult], claim: Claim, runner: EngineRunner
+    download: asyncio.Future[DownloadResult], claim: Claim, runner: JobRunner
 ) -> None:
     """Until ``download`` ends; when the claim is taken over or cut off first, the engine is
     stopped at once (it raises Stopped, or had just finished)."""
@@ -280,11 +272,9 @@ async def _run_watched(
         for watcher in watchers:
             watcher.cancel()
     if not download.done():
-        stop = getattr(runner, "stop", None)
-        if stop is not None:
-            reason = "taken over" if claim.taken_over.is_set() else "cut off from the coordinator"
-            log.warning("%s: %s, stopping this transfer", claim.key, reason)
-            stop(reason)
+        reason = "taken over" if claim.taken_over.is_set() else "cut off from the coordinator"
+        log.warning("%s: %s, stopping this transfer", claim.key, reason)
+        runner.stop(reason)
         await asyncio.wait([download])
 
 
