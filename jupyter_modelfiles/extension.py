@@ -19,6 +19,7 @@ from . import defaults
 from ._version import __version__
 from .catalog.service import Catalog
 from .downloads.destinations import DEFAULT_DENY, DestinationPolicy
+from .downloads.engine import DEFAULT_SPLIT_BELOW
 from .downloads.jobs import Job
 from .downloads.manager import DownloadManager
 from .events import EventBus
@@ -142,6 +143,14 @@ class ModelFilesApp(ExtensionApp):
         help="Parallel ranged connections per file (aria2-style splitting, pieces >= 16 MiB).",
     ).tag(config=True)
 
+    download_split_below = Int(
+        DEFAULT_SPLIT_BELOW,
+        help="Bytes/s: a file starts on one connection and opens the others "
+        "(connections_per_download) only when that one is slower than this after a second; "
+        "0 opens them all at once. Splitting a fast transfer only costs CPU (out-of-order "
+        "pieces must be read back to hash) and connections at the origin.",
+    ).tag(config=True)
+
     download_stall_timeout = Float(
         defaults.DOWNLOAD_STALL_TIMEOUT,
         help="Seconds without data (or far too slow) before a connection is retried.",
@@ -169,6 +178,12 @@ class ModelFilesApp(ExtensionApp):
         help="How much lower (nice increment, 0-19) download worker processes run than the "
         "server, so the server and kernels stay responsive while files download.",
     ).tag(config=True)
+
+    @validate("download_split_below")
+    def _check_split_below(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("download_split_below must be >= 0 bytes/s (0: split at once)")
+        return int(proposal["value"])
 
     @validate("download_give_up_after")
     def _check_give_up_after(self, proposal: dict[str, Any]) -> float:
@@ -278,6 +293,7 @@ class ModelFilesApp(ExtensionApp):
             root / ".partial",
             max_concurrent=self.max_concurrent_downloads,
             connections=self.connections_per_download,
+            split_below=self.download_split_below,
             stall_timeout=self.download_stall_timeout,
             rate_limit=self.download_rate_limit or None,
             give_up_after=self.download_give_up_after,

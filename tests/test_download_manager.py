@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,6 +204,31 @@ async def test_defaults_come_from_the_defaults_module(tmp_path: Path) -> None:
     assert jobs.max_concurrent == defaults.MAX_CONCURRENT_DOWNLOADS
     assert jobs.engine_config.connections == defaults.CONNECTIONS_PER_DOWNLOAD
     assert jobs.engine_config.stall_timeout == defaults.DOWNLOAD_STALL_TIMEOUT
+
+
+@pytest.mark.parametrize(("split_below", "connections"), [(1, 1), (100 * MiB, 4)])
+async def test_split_below_opens_the_other_connections_only_when_one_is_slow(
+    tmp_path: Path, origin: Origin, split_below: int, connections: int
+) -> None:
+    """The server's policy (``download_split_below``): one connection first; the others only
+    when it is slower than ``split_below`` after ``split_after`` (4 MiB/s here)."""
+    data = origin.add("s.bin", 12 * MiB)
+    origin.rate = 4 * MiB  # per connection
+    jobs = manager(tmp_path, tmp_path / ".p", connections=4, split_below=split_below)
+    jobs.engine_config.min_piece = 256 * 1024
+    await jobs.start()
+    job = await jobs.submit(DownloadRequest(url=origin.url("s.bin"), dest=tmp_path / "s.bin"))
+    await eventually(lambda: job.status == "completed", timeout=30)
+    assert (tmp_path / "s.bin").read_bytes() == data
+    assert len({r["peer"] for r in origin.data_requests()}) == connections
+    assert origin.bytes_served("s.bin") == len(data)
+    await jobs.close()
+
+
+async def test_the_server_splits_only_where_it_pays(services: Any) -> None:
+    from jupyter_modelfiles.downloads.engine import DEFAULT_SPLIT_BELOW
+
+    assert services.downloads.engine_config.split_below == DEFAULT_SPLIT_BELOW
 
 
 async def test_list_jobs_rejects_an_unknown_status(tmp_path: Path) -> None:

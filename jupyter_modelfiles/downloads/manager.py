@@ -203,6 +203,7 @@ class DownloadManager:
         *,
         max_concurrent: int = defaults.MAX_CONCURRENT_DOWNLOADS,
         connections: int | None = None,
+        split_below: int | None = None,
         stall_timeout: float | None = None,
         rate_limit: int | None = None,
         give_up_after: float | None = None,
@@ -212,8 +213,9 @@ class DownloadManager:
         worker_processes: bool = True,
         worker_nice: int = defaults.DOWNLOAD_WORKER_NICE,
     ):
-        """``connections``, ``stall_timeout`` and ``rate_limit``, when given, override the
-        same fields of ``engine_config``; the config passed in is copied, never changed.
+        """``connections``, ``split_below`` (0: split at once), ``stall_timeout`` and
+        ``rate_limit``, when given, override the same fields of ``engine_config``; the config
+        passed in is copied, never changed.
         ``team``: team mode (shared store + coordinator) for jobs marked shared.
         ``worker_processes``: run each engine in a worker process (niced by ``worker_nice``)
         rather than in a thread of the server."""
@@ -229,6 +231,8 @@ class DownloadManager:
         overrides: dict[str, Any] = {}
         if connections is not None:
             overrides["connections"] = max(1, connections)
+        if split_below is not None:
+            overrides["split_below"] = split_below or None
         if stall_timeout is not None:
             overrides["stall_timeout"] = stall_timeout
         if rate_limit is not None:
