@@ -18,7 +18,8 @@ every 0.1 s with a new client per request (as this script did before) cost ~25 m
 request for the client's TLS context, in this process, which is also the origin's: three
 times as much for three servers, on a 2-core machine, in the measured window. CPU seconds of
 each server, of this process (the origin, mostly) and of PostgreSQL are printed per run, with
-the load average. ``--repeat N`` measures N alone/three pairs (alternating).
+the load average. ``--repeat N`` measures N alone/three pairs (in turn alone first and
+three first, since the load of a shared machine drifts).
 
 Usage: python benchmarks/bench_team.py [--size-mib 512] [--mode postgres|local] [--repeat 1]
 """
@@ -207,39 +208,32 @@ def main() -> None:
             cluster = start_cluster()
         figures: dict[str, object] = {}
         bad = errors = 0
-        served_alone = served_three = 0.0
+        served_alone = served_three = t_alone = t_three = 0.0
+        line_alone = line_three = ""
         ratios: list[float] = []
         for run in range(max(1, args.repeat)):
-            # one server alone
-            name = f"alone{run}.bin"
-            data = serve(origin, name, size)
-            (alone,) = servers_for(workdir / f"alone{run}", 1, database())
-            start_all([alone])
-            register([alone], origin, name, data)
-            t_alone, cpu_alone = timed_download([alone], cluster, "one server alone")
-            served_alone = origin.bytes_served(name) / size
-            bad += corrupt([alone], name, hashlib.sha256(data).hexdigest())
-            errors += lock_errors([alone])
-            stop([alone])
-            del origin.files[name]
-            load_alone = os.getloadavg()[0]
-
-            # three servers at the same moment
-            name = f"three{run}.bin"
-            data = serve(origin, name, size)
-            nodes = servers_for(workdir / f"three{run}", 3, database())
-            start_all(nodes)
-            register(nodes, origin, name, data)
-            t_three, cpu_three = timed_download(nodes, cluster, "three servers")
-            served_three = origin.bytes_served(name) / size
-            bad += corrupt(nodes, name, hashlib.sha256(data).hexdigest())
-            errors += lock_errors(nodes)
-            stop(nodes)
-            del origin.files[name]
+            # alone first, then three; the next run the other way round (the load drifts)
+            for count in (1, 3) if run % 2 == 0 else (3, 1):
+                name = f"{'alone' if count == 1 else 'three'}{run}.bin"
+                data = serve(origin, name, size)
+                nodes = servers_for(workdir / name, count, database())
+                start_all(nodes)
+                register(nodes, origin, name, data)
+                elapsed, cpu = timed_download(nodes, cluster, name)
+                served = origin.bytes_served(name) / size
+                bad += corrupt(nodes, name, hashlib.sha256(data).hexdigest())
+                errors += lock_errors(nodes)
+                stop(nodes)
+                del origin.files[name]
+                line = f"{elapsed:.2f} s (load {os.getloadavg()[0]:.2f}; {cpu})"
+                if count == 1:
+                    t_alone, served_alone, line_alone = elapsed, served, line
+                else:
+                    t_three, served_three, line_three = elapsed, served, line
             ratios.append(t_three / t_alone)
             print(
-                f"run {run + 1}: alone {t_alone:.2f} s (load {load_alone:.2f}; {cpu_alone})\n"
-                f"       three {t_three:.2f} s (load {os.getloadavg()[0]:.2f}; {cpu_three})\n"
+                f"run {run + 1}: alone {line_alone}\n"
+                f"       three {line_three}\n"
                 f"       ratio {t_three / t_alone:.2f}x",
                 flush=True,
             )
