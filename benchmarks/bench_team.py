@@ -165,7 +165,9 @@ def timed_download(
     elapsed = max(end for end in ends if end is not None) - began
     origin = me_after.user - me_before.user + me_after.system - me_before.system
     used = " ".join(f"{a - b:.2f}" for a, b in zip(servers, servers_before, strict=True))
-    cpu = f"CPU s: server(s) {used}, origin process {origin:.2f}, PostgreSQL {postgres:.2f}"
+    cpu = f"CPU s: server(s) {used}, origin process {origin:.2f}"
+    if cluster is not None:
+        cpu += f", PostgreSQL {postgres:.2f}"
     return elapsed, cpu
 
 
