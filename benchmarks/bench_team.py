@@ -31,6 +31,7 @@ import functools
 import hashlib
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -200,8 +201,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-team-"))
     origin = Origin().start()
 
+    started: list[TeamServer] = []
+
     def database() -> str | None:
         return cluster.url(cluster.create_database()) if cluster is not None else None
+
+    def start(nodes: list[TeamServer]) -> None:
+        started.extend(nodes)
+        start_all(nodes)
 
     try:
         if args.mode == "postgres":
@@ -219,7 +226,7 @@ def main() -> None:
                 name = f"{'alone' if count == 1 else 'three'}{run}.bin"
                 data = serve(origin, name, size)
                 nodes = servers_for(workdir / name, count, database())
-                start_all(nodes)
+                start(nodes)
                 register(nodes, origin, name, data)
                 elapsed, cpu = timed_download(nodes, cluster, name)
                 served = origin.bytes_served(name) / size
@@ -250,7 +257,7 @@ def main() -> None:
         # kill -9 of the owner mid-transfer
         data = serve(origin, "takeover.bin", size)
         first, second = servers_for(workdir / "takeover", 2, database())
-        start_all([first, second])
+        start([first, second])
         register_and_download([first], origin, "takeover.bin", data)
         wait_until(
             lambda: any(j["downloaded_bytes"] >= size // 4 for j in first.jobs("bench/model")),
@@ -279,6 +286,8 @@ def main() -> None:
         for name, value in figures.items():
             print(f"  {name:45} {value}")
     finally:
+        stop(started)  # after a failure too: no server left running
+        shutil.rmtree(workdir, ignore_errors=True)  # GiBs of downloaded files
         origin.stop()
         if cluster is not None:
             from tests.postgres import remove_cluster
