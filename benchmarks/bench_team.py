@@ -87,30 +87,29 @@ def register_and_download(nodes: list[TeamServer], origin: Origin, name: str, da
 
 
 def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (0 when it is gone)."""
+    """CPU seconds (user + system) of a process and its descendants (a server's download
+    workers): the live ones, and the exited ones it reaped; 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    own = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu(int(child)) for child in children)
 
 
-def postgres_cpu(cluster: PostgresCluster | None) -> dict[int, float]:
-    """CPU seconds of the cluster's postmaster and each of its backends, by pid."""
+def postgres_cpu(cluster: PostgresCluster | None) -> float:
+    """CPU seconds of the cluster's postmaster and its backends."""
     if cluster is None:
-        return {}
+        return 0.0
     try:
         postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return {}
-    pids = [postmaster]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return {pid: process_cpu(pid) for pid in pids}
+        return 0.0
+    return process_cpu(postmaster)
 
 
 def completed_at(client: httpx.Client) -> float | None:
@@ -157,9 +156,7 @@ def timed_download(
             ]
         me_after = os.times()
         servers = [process_cpu(node.process.pid) for node in nodes if node.process]
-        postgres = sum(
-            cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_cpu(cluster).items()
-        )
+        postgres = postgres_cpu(cluster) - postgres_before
     finally:
         for client in clients:
             client.close()
