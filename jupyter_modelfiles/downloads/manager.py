@@ -799,5 +799,5 @@ class DownloadManager:
         part, journal = self._partial_paths(job.job_id)
         probe_paths = (part, journal, job.dest)
         if self._pool is not None:
-            return ProcessRunner(spec_for, probe_paths, self._pool)
+            return ProcessRunner(spec_for, probe_paths, self._pool, self._executor)
         return ThreadRunner(spec_for, probe_paths, self._executor)
