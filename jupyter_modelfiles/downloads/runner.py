@@ -328,7 +328,7 @@ class ProcessRunner:
                 if kind == "progress":
                     if on_progress is not None:
                         on_progress(int(message["done"]), message.get("total"))
-                elif kind in ("result", "probe"):
+                elif kind == "result":
                     return message
                 elif kind == "stopped":
                     raise Stopped(str(message.get("reason") or "stop"))

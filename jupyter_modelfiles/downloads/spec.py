@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .destinations import DestinationPolicy
-from .engine import DownloadResult, EngineConfig, FileDownload, ProbeResult, ProgressCallback
+from .engine import DownloadResult, EngineConfig, FileDownload, ProgressCallback
 
 
 def config_to_json(config: EngineConfig) -> dict[str, Any]:
@@ -79,11 +79,3 @@ def result_to_json(result: DownloadResult) -> dict[str, Any]:
 
 def result_from_json(data: dict[str, Any]) -> DownloadResult:
     return DownloadResult(Path(data["path"]), int(data["size"]), data["sha256"])
-
-
-def probe_to_json(probe: ProbeResult) -> dict[str, Any]:
-    return dataclasses.asdict(probe)
-
-
-def probe_from_json(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(**data)

@@ -2,8 +2,8 @@
 
 Started by :class:`~.runner.WorkerPool` as ``python -m jupyter_modelfiles.downloads.worker``
 (few imports: the engine and the standard library). It says ``{"op": "ready"}``, then reads one
-request, ``{"op": "download" | "probe", "spec": {...}}`` (see :mod:`.spec`), runs it and
-answers with exactly one of ``{"op": "result", ...}``, ``{"op": "probe", ...}``,
+request, ``{"op": "download", "spec": {...}}`` (see :mod:`.spec`; probes run in the server's
+threads), runs it and answers with exactly one of ``{"op": "result", ...}``,
 ``{"op": "stopped", "reason"}``, ``{"op": "failed", "message", "no_space"}`` (a
 ``DownloadError``) or ``{"op": "crashed", "message", "type"}`` (anything else), then exits.
 While downloading it sends ``{"op": "progress", "done", "total"}`` at most
@@ -137,7 +137,7 @@ def main() -> int:
     channel = _Channel(os.fdopen(out_fd, "w", encoding="utf-8"))
     # Imported before the request: a prewarmed worker starts downloading at once.
     from .engine import DownloadError, Stopped
-    from .spec import engine_from_spec, probe_to_json, result_to_json
+    from .spec import engine_from_spec, result_to_json
 
     _lower_priority()
     channel.send({"op": "ready", "pid": os.getpid()})
@@ -152,12 +152,9 @@ def main() -> int:
         target=_watch_input, args=(sys.stdin, engine.stop), daemon=True, name="input"
     ).start()
     try:
-        if request.get("op") == "probe":
-            channel.send({"op": "probe", **probe_to_json(engine.probe())})
-        else:
-            result = engine.run()
-            progress.flush()
-            channel.send({"op": "result", **result_to_json(result)})
+        result = engine.run()
+        progress.flush()
+        channel.send({"op": "result", **result_to_json(result)})
     except Stopped as stopped:
         progress.flush()
         channel.send({"op": "stopped", "reason": stopped.reason})
