@@ -170,7 +170,8 @@ class DownloadProgress(w.VBox):
         # never wider than the output area: the row wraps instead of overflowing
         super().__init__([self.title, row, self.error], layout=w.Layout(width="100%"))
         self._unwatch: Callable[[], None] | None = None
-        self._draw(self.job.status)
+        with self._lock:
+            self._draw_newer(dict(self.job.status))
         if listen and self.job.id:
             self.listen(listener_for(self.client))
 
