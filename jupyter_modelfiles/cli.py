@@ -16,12 +16,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import TERMINAL_STATUSES, ModelFilesClient
 from .commands import BAR_OPTIONS, VERBS, Outcome, add_verb_parsers, jobs_text
 from .errors import ModelFilesError, UsageProblem
 from .formatting import job_label
+
+if TYPE_CHECKING:  # httpx is imported only by verbs that talk to a server (not --standalone)
+    from .client import ModelFilesClient
 
 __all__ = ["Terminal", "build_parser", "follow", "main"]
 
@@ -50,6 +52,8 @@ class Terminal:
     @property
     def client(self) -> ModelFilesClient:
         if self._client is None:
+            from .client import ModelFilesClient
+
             self._client = ModelFilesClient(self._url, self._token)
         return self._client
 
@@ -81,6 +85,8 @@ def follow(
 ) -> list[dict[str, Any]]:
     """Show a tqdm bar per job until every job ends; returns the final statuses."""
     from tqdm import tqdm
+
+    from .client import TERMINAL_STATUSES
 
     state = {str(job.get("job_id")): job for job in jobs}
     bars = {

@@ -16,11 +16,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from .client import ModelFilesClient, ProgressCallback, models_of
 from .errors import UsageProblem
 from .formatting import describe_job, files_table, model_files_table, models_table, status_table
+
+if TYPE_CHECKING:  # the client (and httpx) load only when a verb talks to a server
+    from .client import ModelFilesClient, ProgressCallback
 
 __all__ = [
     "BAR_OPTIONS",
@@ -199,6 +201,8 @@ def _feed(bar: Any) -> ProgressCallback:
     arg("--source", help="hub, manifest, custom or local"),
 )
 def _list(face: Face, args: argparse.Namespace) -> Outcome:
+    from .client import models_of
+
     models = models_of(face.client.list_models(args.search, source=args.source))
     return Outcome(models, models_table(models) if models else "no models")
 

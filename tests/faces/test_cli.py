@@ -117,6 +117,33 @@ async def test_standalone_download_verifies_and_fails_clearly(tmp_path: Path) ->
         assert code == 2 and "--output" in err
 
 
+async def test_a_standalone_download_never_imports_httpx(tmp_path: Path) -> None:
+    """``download --standalone`` needs no HTTP client library: httpx (about 14 MiB of RSS)
+    stays out of the process."""
+    from ..origin import running_origin
+
+    with running_origin() as origin:
+        origin.add("x.bin", 1024 * 1024)
+        code = (
+            "import sys\nfrom jupyter_modelfiles.cli import main\n"
+            f"code = main(['download', '--standalone', {origin.url('x.bin')!r}, '-o', 'x.bin'])\n"
+            "assert code == 0, code\n"
+            "assert 'httpx' not in sys.modules and 'ipywidgets' not in sys.modules\n"
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=tmp_path,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, (out.decode(), err.decode())
+    assert (tmp_path / "x.bin").stat().st_size == 1024 * 1024
+
+
 async def test_the_command_line_never_imports_ipywidgets(live: Live, tmp_path: Path) -> None:
     """A fresh interpreter imports the CLI, then runs verbs, without loading the widget stack."""
     for code in (
