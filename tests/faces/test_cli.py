@@ -117,6 +117,21 @@ async def test_standalone_download_verifies_and_fails_clearly(tmp_path: Path) ->
         assert code == 2 and "--output" in err
 
 
+async def run_python(code: str, cwd: Path) -> None:
+    """Run ``code`` in a fresh interpreter (this checkout on its path); it must exit 0."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, (out.decode(), err.decode())
+
+
 async def test_a_standalone_download_never_imports_httpx(tmp_path: Path) -> None:
     """``download --standalone`` needs no HTTP client library: httpx (about 14 MiB of RSS)
     stays out of the process."""
@@ -130,17 +145,7 @@ async def test_a_standalone_download_never_imports_httpx(tmp_path: Path) -> None
             "assert code == 0, code\n"
             "assert 'httpx' not in sys.modules and 'ipywidgets' not in sys.modules\n"
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            code,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            cwd=tmp_path,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, (out.decode(), err.decode())
+        await run_python(code, tmp_path)
     assert (tmp_path / "x.bin").stat().st_size == 1024 * 1024
 
 
@@ -156,14 +161,4 @@ async def test_the_command_line_never_imports_ipywidgets(live: Live, tmp_path: P
             "assert codes == [0, 0, 1], codes\n"
         ),
     ):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            code,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            cwd=tmp_path,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, (out.decode(), err.decode())
+        await run_python(code, tmp_path)
