@@ -10,17 +10,22 @@ No Tornado, no jupyter_server here. The parts:
 
 from __future__ import annotations
 
-from .coordinator import (
-    STATUSES,
-    Claim,
-    CoordinationError,
-    CoordinationUnavailable,
-    Coordinator,
-    TransferRecord,
-)
-from .keys import ContentKey, NoContentKey, content_key
-from .local import LocalCoordinator
-from .store import SharedStore, SharedStoreError
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .coordinator import (
+        STATUSES,
+        Claim,
+        CoordinationError,
+        CoordinationUnavailable,
+        Coordinator,
+        TransferRecord,
+    )
+    from .keys import ContentKey, NoContentKey, content_key
+    from .local import LocalCoordinator
+    from .store import SharedStore, SharedStoreError
 
 __all__ = [
     "STATUSES",
@@ -38,11 +43,20 @@ __all__ = [
     "make_coordinator",
 ]
 
+_HOMES = {
+    "STATUSES": "coordinator",
+    "Claim": "coordinator",
+    "CoordinationError": "coordinator",
+    "CoordinationUnavailable": "coordinator",
+    "Coordinator": "coordinator",
+    "TransferRecord": "coordinator",
+    "ContentKey": "keys",
+    "NoContentKey": "keys",
+    "content_key": "keys",
+    "LocalCoordinator": "local",
+    "SharedStore": "store",
+    "SharedStoreError": "store",
+    "make_coordinator": "setup",
+}
 
-def make_coordinator(store: SharedStore, coordination_url: str | None = None) -> Coordinator:
-    """PostgreSQL when a URL is given, else file locks in the store's ``locks/`` (one host)."""
-    if coordination_url:
-        from .postgres import PostgresCoordinator  # psycopg is the [team] extra
-
-        return PostgresCoordinator(coordination_url)
-    return LocalCoordinator(store.locks_dir)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -16,9 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..downloads.shared import SharedTransfers
-from . import make_coordinator
 from .coordinator import Coordinator
+from .local import LocalCoordinator
 from .store import SharedStore
+
+
+def make_coordinator(store: SharedStore, coordination_url: str | None = None) -> Coordinator:
+    """PostgreSQL when a URL is given, else file locks in the store's ``locks/`` (one host)."""
+    if coordination_url:
+        from .postgres import PostgresCoordinator  # psycopg is the [team] extra
+
+        return PostgresCoordinator(coordination_url)
+    return LocalCoordinator(store.locks_dir)
 
 
 def user_name() -> str:

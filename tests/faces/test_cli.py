@@ -134,7 +134,8 @@ async def run_python(code: str, cwd: Path) -> None:
 
 async def test_a_standalone_download_never_imports_httpx(tmp_path: Path) -> None:
     """``download --standalone`` needs no HTTP client library: httpx (about 14 MiB of RSS)
-    stays out of the process."""
+    stays out of the process, and so do team mode and huggingface_hub (the engine's journal
+    uses one helper of ``team``; the package used to import its coordinators, 0.13 s)."""
     from ..origin import running_origin
 
     with running_origin() as origin:
@@ -144,6 +145,8 @@ async def test_a_standalone_download_never_imports_httpx(tmp_path: Path) -> None
             f"code = main(['download', '--standalone', {origin.url('x.bin')!r}, '-o', 'x.bin'])\n"
             "assert code == 0, code\n"
             "assert 'httpx' not in sys.modules and 'ipywidgets' not in sys.modules\n"
+            "heavy = {'huggingface_hub', 'asyncio', 'jupyter_modelfiles.team.coordinator'}\n"
+            "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
         )
         await run_python(code, tmp_path)
     assert (tmp_path / "x.bin").stat().st_size == 1024 * 1024
