@@ -1,12 +1,14 @@
 """The download engine for ONE file: probe, ranged connections, journal, hash, verify, publish.
 
 Blocking and thread based on purpose: it runs off the Jupyter server's event loop (the job
-manager calls :meth:`FileDownload.run` in a worker thread). Each connection thread only reads
-from its socket into a few reused buffers and hands each full buffer to ONE writer thread
-(:class:`~.hasher.WriteHasher`), which writes it by offset (``os.pwrite``) and hashes the
-contiguous prefix from the same memory; the coordinating thread fsyncs data, then writes the
-journal, then reports durable progress, every ``commit_interval`` seconds and whenever
-``commit_bytes`` more were written (so a crash loses little at any speed).
+manager runs :meth:`FileDownload.run` in a worker process, see :mod:`.runner`). Each
+connection thread only reads from its socket into a few reused buffers and hands each full
+buffer to ONE writer thread (:class:`~.hasher.WriteHasher`), which writes it by offset
+(``os.pwrite``; on a device's file system the aligned bytes with ``O_DIRECT``, skipping the
+page cache) and hashes the contiguous prefix from the same memory; the coordinating thread
+fsyncs data, then writes the journal, then reports durable progress, every
+``commit_interval`` seconds and whenever ``commit_bytes`` more were written (so a crash
+loses little at any speed).
 
 A ranged download asks for bounded pieces (:class:`~.pieces.Scheduler`), one request per
 piece, the next piece on the same keep-alive connection; pieces shrink toward the end of the
@@ -21,6 +23,7 @@ See DESIGN.md, "The download engine", for the ten rules.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import queue
 import random
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..filesystems import in_memory
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused
 from .hasher import WriteHasher
@@ -69,6 +73,7 @@ class EngineConfig:
     max_reresolves: int = 10
     commit_interval: float = 0.5
     commit_bytes: int = MIN_PIECE  # also commit once this many bytes were written since the last
+    direct_writes: bool = True  # O_DIRECT for aligned writes on a device's file system
     rate_limit: int | None = None  # bytes/s for the whole file, None = unlimited
     give_up_after: float = 180.0  # seconds without a byte of data (all retries included)
     policy: DestinationPolicy | None = None  # where connections may go (None: anywhere)
@@ -160,6 +165,17 @@ def _retry_after(response: Response) -> float | None:
             return None
 
 
+def _open_direct(path: Path) -> int | None:
+    """A second descriptor on ``path`` with ``O_DIRECT``, or None where that is refused."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | flag)
+    except OSError:
+        return None
+
+
 def _strong_etag(value: str) -> str | None:
     value = value.strip()
     if not value or value.startswith("W/"):
@@ -205,6 +221,7 @@ class FileDownload:
         self.size: int | None = None
         self.durable = 0
         self.read_back = 0  # bytes the last attempt hashed back from the page cache
+        self.direct_bytes = 0  # bytes the last attempt wrote with O_DIRECT
         self._halt = threading.Event()
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
@@ -223,6 +240,7 @@ class FileDownload:
         self._last_data = time.monotonic()  # when a byte last arrived (the give-up timer)
         self._last_problem = "the origin sends no data"
         self._fd = -1
+        self._direct_fd: int | None = None
         self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
 
@@ -430,6 +448,7 @@ class FileDownload:
         self.durable = done.total()  # what a resume would keep if the space check fails
         if probe.size is not None:
             self._check_space(probe.size)  # before the partial file exists
+        memory = in_memory(self.partial.parent)
         try:
             self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -437,8 +456,10 @@ class FileDownload:
         writer: WriteHasher | None = None
         hashed = False
         try:
+            if not memory and cfg.direct_writes:
+                self._direct_fd = _open_direct(self.partial)
             if probe.size is not None:
-                self._preallocate(probe.size)
+                self._preallocate(probe.size, reserve=not memory)
             state = JournalState(self.url, probe.size, probe.etag, probe.last_modified, done.items)
             try:
                 journal_mod.save(self.journal, state)
@@ -448,7 +469,7 @@ class FileDownload:
             self.durable = done.total()
             if self.on_progress:
                 self.on_progress(self.durable, self.size)
-            writer = WriteHasher(self._fd, self._record, self._write_failed)
+            writer = WriteHasher(self._fd, self._record, self._write_failed, self._direct_fd)
             self._writer = writer
             writer.advance(done.prefix())
             writer.start()
@@ -522,7 +543,11 @@ class FileDownload:
                 writer.stop()
             if writer is not None:
                 self.read_back = writer.read_back
+                self.direct_bytes = writer.direct_bytes
             self._writer = None
+            if self._direct_fd is not None:
+                os.close(self._direct_fd)
+                self._direct_fd = None
             os.close(self._fd)
             self._fd = -1
         if self.expected_sha256 and digest != self.expected_sha256:
@@ -550,7 +575,17 @@ class FileDownload:
                 no_space=True,
             )
 
-    def _preallocate(self, size: int) -> None:
+    def _preallocate(self, size: int, *, reserve: bool) -> None:
+        """Give the partial file its size; ``reserve`` its blocks too (a device's disk).
+
+        On tmpfs ``posix_fallocate`` allocates and zeroes every page before the first byte
+        arrives (0.25 s per GiB here) and there are no extents to keep together, so there the
+        file only gets its size; :meth:`_check_space` has checked the room already.
+        """
+        if not reserve:
+            if os.fstat(self._fd).st_size < size:
+                os.ftruncate(self._fd, size)
+            return
         try:
             os.posix_fallocate(self._fd, 0, size)
         except OSError as exc:
@@ -627,7 +662,7 @@ class FileDownload:
         """A connection's few reused buffers; the writer puts each back once written."""
         pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(max(1, self.config.buffers_per_connection)):
-            pool.put(memoryview(bytearray(self.config.buffer_size)))
+            pool.put(memoryview(mmap.mmap(-1, self.config.buffer_size)))  # page-aligned
         return pool
 
     def _free_buffer(self, pool: queue.SimpleQueue[memoryview]) -> memoryview | None:

@@ -7,10 +7,18 @@ to SHA-256, so a one-connection download never reads its bytes back. Bytes that 
 the prefix (other connections' ranges, or a resumed partial file) are hashed later from the
 page cache with ``preadv``, in the gaps between buffers. ``os.pwrite``, ``os.preadv`` and
 ``hashlib`` release the GIL, so this runs in parallel with the connections.
+
+Given a second descriptor opened with ``O_DIRECT`` (a file system on a device), the aligned
+part of each buffer goes to the disk straight from the buffer (buffers are page-aligned), so
+the kernel neither copies it into the page cache nor writes it back later; an unaligned head
+or tail (a piece's last bytes) is written through the page cache. One thread does every
+write, so direct and cached writes never race on a page. If the file system refuses a direct
+write (``EINVAL``), every later write goes through the page cache.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
@@ -20,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 CATCH_UP_CHUNK = 4 * 1024 * 1024
+#: offsets and lengths of direct writes are multiples of this (any device's logical block)
+DIRECT_ALIGN = 4096
 
 #: ``record(start, end)`` marks bytes as written and returns the new contiguous prefix.
 Record = Callable[[int, int], int]
@@ -38,8 +48,10 @@ class _Item:
 class WriteHasher:
     """Writes buffers to ``fd`` in submission order; hashes bytes ``[0, size)`` exactly once."""
 
-    def __init__(self, fd: int, record: Record, on_error: OnError):
+    def __init__(self, fd: int, record: Record, on_error: OnError, direct_fd: int | None = None):
         self.fd = fd
+        self.direct_fd = direct_fd
+        self.direct_bytes = 0  # bytes written with O_DIRECT
         self.hashed = 0
         self.read_back = 0  # bytes hashed from the page cache rather than from a buffer
         self._record = record
@@ -148,6 +160,8 @@ class WriteHasher:
         view, offset, count = item.view[: item.count], item.offset, item.count
         done = 0
         try:
+            if self.direct_fd is not None and offset % DIRECT_ALIGN == 0:
+                done = self._write_direct(view[: count - count % DIRECT_ALIGN], offset)
             while done < count:
                 done += os.pwrite(self.fd, view[done:], offset + done)
         except OSError as exc:
@@ -159,6 +173,24 @@ class WriteHasher:
             self._sha.update(view)  # from memory: the buffer continues the hashed prefix
             self.hashed += count
         self._set_prefix(self._record(offset, offset + count))
+
+    def _write_direct(self, view: memoryview, offset: int) -> int:
+        """Write whole blocks of ``view`` with ``O_DIRECT``; return the bytes written."""
+        assert self.direct_fd is not None
+        done = 0
+        while done < len(view):
+            try:
+                n = os.pwrite(self.direct_fd, view[done:], offset + done)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.direct_fd = None  # refused here: the page cache from now on
+                return done
+            done += n
+            self.direct_bytes += n
+            if n % DIRECT_ALIGN:
+                return done  # a short write left the rest unaligned
+        return done
 
     def _set_prefix(self, prefix: int) -> None:
         with self._cond:

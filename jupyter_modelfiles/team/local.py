@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..filesystems import filesystem_type
 from .coordinator import Claim, CoordinationError, Coordinator, TransferRecord
 from .keys import ContentKey
 from .permissions import make_shared_dir, open_shared
@@ -47,26 +48,6 @@ NETWORK_FILESYSTEMS = {
     "fuse.juicefs",
     "fuse.ceph",
 }
-
-
-def filesystem_type(path: Path) -> str | None:
-    """The type of the filesystem holding ``path`` (from ``/proc/self/mountinfo``)."""
-    target = os.path.realpath(path)
-    best, best_type = "", None
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if " - " not in line or len(fields) < 5:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        fs_type = line.split(" - ", 1)[1].split()[0]
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, fs_type
-    return best_type
 
 
 class LocalCoordinator(Coordinator):
