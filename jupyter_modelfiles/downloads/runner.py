@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..processes import exit_message, kill_and_reap
 from .engine import DownloadError, DownloadResult, FileDownload, ProbeResult, Stopped
 from .shared import Progress
 from .spec import engine_from_spec, result_from_json
@@ -188,16 +188,8 @@ class _Worker:
             code = await asyncio.wait_for(asyncio.to_thread(self.process.wait), 5)
         except asyncio.TimeoutError:
             return f"download worker {self.pid} closed its output but did not exit"
-        if code < 0:
-            try:
-                how = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"was killed by signal {-code}"
-        else:
-            how = f"exited with status {code}"
         await asyncio.sleep(0.05)  # the last stderr lines
-        tail = list(self.stderr_tail)[-3:]
-        return f"download worker {self.pid} {how}" + (f": {' | '.join(tail)}" if tail else "")
+        return exit_message(f"download worker {self.pid}", code, self.stderr_tail)
 
     async def close(self, grace: float = EXIT_GRACE) -> None:
         """Let the worker exit (its answer was read or it was stopped); kill it after
@@ -213,10 +205,7 @@ class _Worker:
         self._stop_reading()
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+        kill_and_reap(self.process, timeout=5)
         self._stop_reading()
 
     def _stop_reading(self) -> None:

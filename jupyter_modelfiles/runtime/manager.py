@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import psutil
 from ..errors import Conflict
 from ..events import EventBus
 from ..formatting import human_bytes
+from ..processes import exit_message, kill_and_reap
 from .loaders import LoaderRegistry, LoadFailed, registry
 
 log = logging.getLogger(__name__)
@@ -122,22 +122,12 @@ class _Worker:
 
     def describe_exit(self, settle: float = 0.05) -> str:
         try:
-            code = self.process.wait(timeout=5)
+            code: int | None = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        if code is None:
-            how = "closed its pipe"
-        elif code < 0:
-            try:
-                how = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"was killed by signal {-code}"
-        else:
-            how = f"exited with status {code}"
         if settle:
             time.sleep(settle)  # let the stderr reader catch the last lines
-        tail = [line for line in self.stderr_tail if line.strip()][-3:]
-        return f"worker process {self.pid} {how}" + (f": {' | '.join(tail)}" if tail else "")
+        return exit_message(f"worker process {self.pid}", code, self.stderr_tail)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -160,10 +150,7 @@ class _Worker:
         self._close_pipes()
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
+        kill_and_reap(self.process, timeout=10)
         self._close_pipes()
 
     def _close_pipes(self) -> None:
