@@ -22,6 +22,7 @@ See DESIGN.md, "The download engine", for the ten rules.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -31,7 +32,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -774,46 +775,43 @@ class FileDownload:
 
     # -- connection threads -------------------------------------------------------------
     def _ranged_worker(self, scheduler: Scheduler) -> None:
-        conn = Connection(self.config.stall_timeout, self.config.policy)
-        with self._lock:
-            self._conns.add(conn)
+        with self._connection() as conn:
+            try:
+                self._take_pieces(conn, scheduler)
+            except BaseException as exc:
+                self._fail(exc)
+
+    def _take_pieces(self, conn: Connection, scheduler: Scheduler) -> None:
+        """Fetch pieces on ``conn`` until none is left, the download halts or a piece fails
+        ``max_attempts`` times in a row."""
         pool = self._buffers()
         failures = 0
-        try:
-            while not self._halt.is_set():
-                piece = scheduler.take()
-                if piece is None:
-                    return
-                before = piece.next
-                try:
-                    self._fetch_range(conn, piece, pool, scheduler)
-                    scheduler.finish(piece)
+        while not self._halt.is_set():
+            piece = scheduler.take()
+            if piece is None:
+                return
+            before = piece.next
+            try:
+                self._fetch_range(conn, piece, pool, scheduler)
+                scheduler.finish(piece)
+                failures = 0
+            except _Retry as retry:
+                self._last_problem = retry.message
+                scheduler.release(piece)
+                if piece.next > before:
                     failures = 0
-                except _Retry as retry:
-                    self._last_problem = retry.message
-                    scheduler.release(piece)
-                    if piece.next > before:
-                        failures = 0
-                    failures += 1
-                    if self._halt.is_set():
-                        return
-                    if failures >= self.config.max_attempts:
-                        self._fail(
-                            DownloadError(f"{retry.message} (gave up after {failures} attempts)")
-                        )
-                        return
-                    self._halt.wait(self._delay(failures, retry.retry_after))
-                except (DownloadError, _Restart) as exc:
-                    scheduler.release(piece)
-                    self._fail(exc)
+                failures += 1
+                if self._halt.is_set():
                     return
-        except BaseException as exc:
-            self._fail(exc)
-        finally:
-            conn.close()
-            with self._lock:
-                self._conns.discard(conn)
-            self._wake.set()
+                if failures >= self.config.max_attempts:
+                    gave_up = f"{retry.message} (gave up after {failures} attempts)"
+                    self._fail(DownloadError(gave_up))
+                    return
+                self._halt.wait(self._delay(failures, retry.retry_after))
+            except (DownloadError, _Restart) as exc:
+                scheduler.release(piece)
+                self._fail(exc)
+                return
 
     def _fetch_range(
         self,
@@ -833,12 +831,7 @@ class FileDownload:
         }
         if probe.etag:
             headers["If-Range"] = probe.etag
-        try:
-            response = conn.request("GET", url, headers)
-        except TimeoutError:
-            raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
-        except HTTPClientError as exc:
-            raise _Retry(f"cannot reach the origin: {exc}") from None
+        response = self._request(conn, url, headers)
         if response.status == 200:
             if _is_html(response, url):
                 drain(response)
@@ -891,34 +884,44 @@ class FileDownload:
 
     def _stream_worker(self) -> None:
         """No usable ranges: one GET from byte 0; any failure restarts the file from zero."""
+        with self._connection() as conn:
+            try:
+                self._fetch_stream(conn, self._buffers())
+            except _Retry as retry:
+                if not self._halt.is_set():
+                    self._fail(_Restart(retry.message, no_ranges=True))
+            except BaseException as exc:
+                self._fail(exc)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection that :meth:`stop` can close; closed (and the commit loop woken) after."""
         conn = Connection(self.config.stall_timeout, self.config.policy)
         with self._lock:
             self._conns.add(conn)
-        pool = self._buffers()
         try:
-            self._fetch_stream(conn, pool)
-        except _Retry as retry:
-            if not self._halt.is_set():
-                self._fail(_Restart(retry.message, no_ranges=True))
-        except BaseException as exc:
-            self._fail(exc)
+            yield conn
         finally:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
             self._wake.set()
 
+    def _request(self, conn: Connection, url: str, headers: dict[str, str]) -> Response:
+        """Send a GET; no answer in time or no connection is a retry."""
+        try:
+            return conn.request("GET", url, headers)
+        except TimeoutError:
+            raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
+        except HTTPClientError as exc:
+            raise _Retry(f"cannot reach the origin: {exc}") from None
+
     def _fetch_stream(self, conn: Connection, pool: queue.SimpleQueue[memoryview]) -> None:
         probe = self._probe
         assert probe is not None
         url = self._final_url
         headers = {**headers_for(self.headers, self.url, url), "Accept-Encoding": "identity"}
-        try:
-            response = conn.request("GET", url, headers)
-        except TimeoutError:
-            raise _Retry(f"stalled: no answer for {self.config.stall_timeout:g} s") from None
-        except HTTPClientError as exc:
-            raise _Retry(f"cannot reach the origin: {exc}") from None
+        response = self._request(conn, url, headers)
         if response.status != 200:
             self._status_error(response, url)
         if _is_html(response, url) or _encoded(response):
