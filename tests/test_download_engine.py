@@ -36,6 +36,7 @@ def fast_config(**overrides: Any) -> EngineConfig:
         "connections": 4,
         "min_piece": 256 * KiB,
         "buffer_size": 64 * KiB,
+        "lone_buffer_size": 64 * KiB,
         "stall_timeout": 1.0,
         "min_speed": 20 * KiB,
         "backoff_base": 0.02,

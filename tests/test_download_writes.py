@@ -53,6 +53,7 @@ def engine(root: Path, url: str, sha256: str | None = None, **config: object) ->
         "connections": 4,
         "min_piece": 256 * KiB,
         "buffer_size": 64 * KiB,
+        "lone_buffer_size": 64 * KiB,
         "commit_interval": 0.05,
         "stall_timeout": 2.0,
         "backoff_base": 0.02,
@@ -91,6 +92,30 @@ def test_disk_downloads_write_aligned_bytes_directly(
     assert 0 < download.direct_bytes <= SIZE
     assert download.direct_bytes % DIRECT_ALIGN == 0
     assert SIZE - download.direct_bytes >= SIZE % DIRECT_ALIGN  # the tail went through the cache
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "slow"])
+def test_a_lone_fast_connection_moves_to_bigger_buffers(
+    on_disk: Path, origin: Origin, fast: bool
+) -> None:
+    """Measured over ``split_after``: fast alone -> ``lone_buffer_size`` buffers (fewer, larger
+    direct writes); slow -> the small ones, so progress keeps moving."""
+    data = origin.add("f", 2 * SIZE)
+    origin.rate = 4 * MiB
+    expected = hashlib.sha256(data).hexdigest()
+    download = engine(
+        on_disk,
+        origin.url("f"),
+        expected,
+        connections=1,
+        split_after=0.2,
+        lone_buffer_size=MiB,
+        fast_alone=1 if fast else 1 << 40,
+    )
+    assert download.run().sha256 == expected
+    assert (on_disk / "model.bin").read_bytes() == data
+    assert download.largest_buffer == (MiB if fast else 64 * KiB)
+    assert download.direct_bytes > 0
 
 
 def test_direct_writes_can_be_turned_off(on_disk: Path, origin: Origin) -> None:

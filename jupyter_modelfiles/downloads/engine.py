@@ -61,6 +61,10 @@ class EngineConfig:
     min_piece: int = MIN_PIECE  # the smallest range request (the tail's pieces)
     max_piece: int = MAX_PIECE  # the largest range request while several connections share
     buffer_size: int = MiB
+    lone_buffer_size: int = 4 * MiB  # a lone connection found fast: fewer, larger (direct)
+    # writes, 1.2-1.3 CPU-s/GiB on this machine's disk instead of 1.6
+    fast_alone: int = 64 * MiB  # bytes/s over ``split_after`` that count as fast (a 4 MiB
+    # buffer then fills in 1/16 s: progress and the journal still move several times a second)
     buffers_per_connection: int = 2  # one filling from the socket while one is being written
     split_below: int | None = None  # bytes/s: start with 1 connection, add the rest if slower
     split_after: float = 1.0  # seconds of one connection measured before deciding to split
@@ -242,6 +246,8 @@ class FileDownload:
         self._last_problem = "the origin sends no data"
         self._fd = -1
         self._direct_fd: int | None = None
+        self._bigger_buffers = 0  # set once one connection alone proves fast
+        self.largest_buffer = 0  # the largest buffer a connection read into
         self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
 
@@ -501,6 +507,7 @@ class FileDownload:
             for thread in started:
                 thread.start()
             began, base = time.monotonic(), self._written.total()
+            grown = False
             while any(t.is_alive() for t in started):
                 self._wake.wait(cfg.commit_interval)
                 self._wake.clear()
@@ -519,6 +526,10 @@ class FileDownload:
                     elif scheduler is not None:
                         scheduler.set_sharing(1)  # fast alone: the rest in one request
                     waiting = []
+                if not grown and elapsed >= cfg.split_after and len(started) == 1:
+                    grown = True
+                    if (self._written.total() - base) / elapsed >= cfg.fast_alone:
+                        self._bigger_buffers = cfg.lone_buffer_size
             writer.drain()
             self._commit(state)
             failure = self._failure
@@ -667,13 +678,20 @@ class FileDownload:
         return pool
 
     def _free_buffer(self, pool: queue.SimpleQueue[memoryview]) -> memoryview | None:
-        """The next buffer the writer has given back, or None once the download halts."""
+        """The next buffer the writer has given back (a bigger one instead once a lone
+        connection proved fast), or None once the download halts."""
         while True:
             try:
-                return pool.get(timeout=0.05)
+                view = pool.get(timeout=0.05)
             except queue.Empty:
                 if self._halt.is_set():
                     return None
+                continue
+            bigger = self._bigger_buffers
+            if bigger > len(view):
+                view = memoryview(mmap.mmap(-1, bigger))
+            self.largest_buffer = max(self.largest_buffer, len(view))
+            return view
 
     def _status_error(self, response: Response, seen_url: str) -> None:
         """Turn a non-data status into a retry, a restart or a final error."""
@@ -711,14 +729,13 @@ class FileDownload:
         cfg = self.config
         pos = offset
         window_start, window_bytes = time.monotonic(), 0
-        size = cfg.buffer_size
         while True:
             if limit(pos) <= 0:
                 return pos
             view = self._free_buffer(pool)
             if view is None:
                 return pos
-            want = min(size, limit(pos))
+            want = min(len(view), limit(pos))
             if want <= 0:
                 pool.put(view)
                 return pos
