@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import hashlib
 import mimetypes
 import os
@@ -136,10 +137,8 @@ SCHEMA = [
     SCHEMA_V4,
 ]
 
-_COLUMNS = (
-    "id, bytes, created_at, filename, purpose, sample_type, source, mimetype, sha256, "
-    "num_lines, total_requests, expires_at, status, visibility"
-)
+# the columns of a record, in the order of FileRecord's fields (a listed row is built by position)
+_COLUMNS = ", ".join(field.name for field in dataclasses.fields(FileRecord))
 _FILES_COLUMNS = ", ".join(f"files.{name}" for name in _COLUMNS.split(", "))
 _EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
 SWEEP_INTERVAL = 60.0
@@ -583,7 +582,9 @@ class FileStore:
                 cache.set_mark(shape, offset, first[0])
             where.append(bound)
             where_params.append(first[0])
-        rows = conn.execute(
+        page = conn.cursor()
+        page.row_factory = None  # plain tuples: seq, then the fields of FileRecord in order
+        rows = page.execute(
             f"SELECT files.seq, {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
             f"ORDER BY {key} {direction} LIMIT ?",
             [*where_params, size + 1],
@@ -591,7 +592,9 @@ class FileStore:
         if cache is not None and len(rows) > size:  # the next page starts there
             cache.set_mark(shape, offset + size, rows[size][0])
         return ListResult(
-            data=[_record(r) for r in rows[:size]], total=total(), has_more=len(rows) > size
+            data=[FileRecord(*r[1:]) for r in rows[:size]],
+            total=total(),
+            has_more=len(rows) > size,
         )
 
     @staticmethod
