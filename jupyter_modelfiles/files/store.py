@@ -538,13 +538,15 @@ class FileStore:
             where.append(f"{key} {'<' if descending else '>'} ?")
             where_params.append(after_seq)
 
-        # what the rows of the listing are, whatever the page: the key of its cache entries
-        shape = (walk_source, tuple(filtered), tuple(filtered_params), direction, after_seq)
+        # what the listing holds, in any order from any cursor (the key of its total), and
+        # what its pages are (the key of its page boundaries)
+        matches = (walk_source, tuple(filtered), tuple(filtered_params))
+        shape = (*matches, direction, after_seq)
 
         def total() -> int | None:
             if not q.include_total:
                 return None
-            known = cache.total(shape) if cache is not None else None
+            known = cache.total(matches) if cache is not None else None
             if known is not None:
                 return known
             if use_fts:
@@ -552,7 +554,7 @@ class FileStore:
             else:
                 counted = self._total(conn, filtered, filtered_params, facets, search, expired, now)
             if cache is not None:
-                cache.set_total(shape, counted)
+                cache.set_total(matches, counted)
             return counted
 
         size = q.limit if q.limit is not None else q.page_size
