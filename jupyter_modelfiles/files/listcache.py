@@ -29,8 +29,8 @@ CREATE TRIGGER files_version_update AFTER UPDATE ON files BEGIN
 END;
 """
 
-MAX_QUERIES = 256  # queries remembered (totals and boundaries each), least recently used dropped
-MAX_MARKS = 4096  # page boundaries remembered per query
+MAX_QUERIES = 128  # queries remembered (totals and boundaries each), least recently used dropped
+MAX_MARKS = 512  # page boundaries remembered per query (at most ~6 MiB in all)
 
 
 def files_version(conn: sqlite3.Connection) -> int:
