@@ -455,6 +455,7 @@ class FileStore:
         query (see :mod:`.search`); no search and at most one filter value by the covering
         indexes and the kept counts. Files past their expiry the sweeper has not removed yet
         are left out either way (found through the expiry index, only when there are any).
+        Totals and page boundaries are remembered until the next write (see :mod:`.listcache`).
         """
         now = int(time.time())
         facets = [
