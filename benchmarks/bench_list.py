@@ -210,7 +210,11 @@ def main() -> None:
     )
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
+    work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir)).resolve()
+    # ``python -m jupyter_server`` puts its working directory first on sys.path: started from
+    # the repository, the --before server imported this checkout's package, not the ref's.
+    home = os.getcwd()
+    os.chdir(work)
     try:
         before = None
         if args.before:
@@ -254,6 +258,7 @@ def main() -> None:
                 f"p50 {contents[0]:.1f} p95 {contents[1]:.1f}"
             )
     finally:
+        os.chdir(home)
         shutil.rmtree(work, ignore_errors=True)
 
 
