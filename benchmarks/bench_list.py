@@ -4,6 +4,10 @@ Seeds the store's SQLite table directly (records only, same schema the server us
 real server on it and prints p50/p95 over repeated requests: the first page with the total,
 deep pages, cursor pages, filters, and every shape of search: 3+ characters (FTS5 trigram
 phrase), 1 and 2 characters (the gram index), each alone and with filters, orders and pages.
+The server remembers totals and page boundaries until the next write, so the repeats of a
+query may be answered from what it remembered: "1st" is the first request of each query (in
+the order below; an earlier query of the same search may have left its total).
+
 With ``--before REF`` the same queries also run against the code of that git ref (extracted
 with ``git archive``; its server gets its own identical database), side by side. Jupyter's
 own contents API listing a directory of as many files is printed beside it.
@@ -149,8 +153,11 @@ def start_seeded(server: JupyterServerProcess, records: int) -> None:
     server.start()
 
 
-def measure(server: JupyterServerProcess, repeat: int) -> dict[str, tuple[float, float, Any]]:
-    results: dict[str, tuple[float, float, Any]] = {}
+Figures = tuple[float, float, float, Any]  # p50, p95, the first request, total
+
+
+def measure(server: JupyterServerProcess, repeat: int) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
     with httpx.Client(base_url=server.api_url + "/", headers=server.headers) as client:
         middle = client.get("files", params={"page": 500, "page_size": 1}).json()
         queries = {
@@ -167,7 +174,12 @@ def measure(server: JupyterServerProcess, repeat: int) -> dict[str, tuple[float,
                 timings.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200, response.text
                 total = response.json()["total"]
-            results[label] = (percentile(timings, 50), percentile(timings, 95), total)
+            results[label] = (
+                percentile(timings, 50),
+                percentile(timings, 95),
+                timings[0],
+                total,
+            )
     return results
 
 
@@ -198,7 +210,11 @@ def main() -> None:
     )
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir))
+    work = Path(tempfile.mkdtemp(prefix="bench-list-", dir=args.workdir)).resolve()
+    # ``python -m jupyter_server`` puts its working directory first on sys.path: started from
+    # the repository, the --before server imported this checkout's package, not the ref's.
+    home = os.getcwd()
+    os.chdir(work)
     try:
         before = None
         if args.before:
@@ -225,16 +241,16 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
         head = f"{'query':<46}"
         if before is not None:
-            head += f" {'before p50':>10} {'p95':>7} |"
-        print(f"{head} {'p50':>7} {'p95':>7}  total")
-        for label, (p50, p95, total) in after.items():
+            head += f" {'before p50':>10} {'p95':>7} {'1st':>7} |"
+        print(f"{head} {'p50':>7} {'p95':>7} {'1st':>7}  total")
+        for label, (p50, p95, first, total) in after.items():
             line = f"{label:<46}"
             if before is not None:
-                b50, b95, btotal = before[label]
-                line += f" {b50:10.1f} {b95:7.1f} |"
+                b50, b95, bfirst, btotal = before[label]
+                line += f" {b50:10.1f} {b95:7.1f} {bfirst:7.1f} |"
                 if btotal != total:
                     line = f"{line} (before said total={btotal})"
-            print(f"{line} {p50:7.1f} {p95:7.1f}  {total}")
+            print(f"{line} {p50:7.1f} {p95:7.1f} {first:7.1f}  {total}")
         if contents is not None:
             print(
                 f"{'Jupyter contents API, GET api/contents/DIR':<46} (a directory of "
@@ -242,6 +258,7 @@ def main() -> None:
                 f"p50 {contents[0]:.1f} p95 {contents[1]:.1f}"
             )
     finally:
+        os.chdir(home)
         shutil.rmtree(work, ignore_errors=True)
 
 

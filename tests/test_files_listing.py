@@ -23,6 +23,9 @@ from jupyter_modelfiles.files.search import GRAM1, GRAM2
 from jupyter_modelfiles.files.store import SCHEMA, FileStore
 from jupyter_modelfiles.state import Database
 
+from .conftest import body
+from .multipart import multipart
+
 PIECES = [
     "llama", "LLAMA", "Llama", "été", "ÉTÉ", "straße", "STRASSE", "σίσυφος", "ΣΊΣΥΦΟΣ",
     "\u212a", "k", "K", "ﬁle", "İx", "ǅ", "🦙", "50%", "a_b", "back\\slash", 'q"uote',
@@ -263,7 +266,7 @@ async def test_v2_store_migrates_with_nothing_lost(tmp_path: Path) -> None:
                 ).fetchone()[0]
             )
             == len(SCHEMA)
-            == 3
+            == 4
         )
         assert db.run_sync(snapshot) == before
         for q, want in zip(cases, expected, strict=True):
@@ -276,3 +279,124 @@ async def test_v2_store_migrates_with_nothing_lost(tmp_path: Path) -> None:
         assert any(r.id.startswith("file-6-") for r in new.data)
     finally:
         db.close()
+
+
+async def test_pages_asked_in_any_order_agree_with_the_plain_query(store: FileStore) -> None:
+    """Deep pages found from remembered page boundaries (no expired file waits) are right."""
+    far = int(time.time()) + 10_000
+    store.db.run_sync(
+        lambda conn: conn.execute(
+            "UPDATE files SET expires_at = ? WHERE expires_at IS NOT NULL", (far,)
+        )
+    )
+    rng = random.Random(11)
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"search": "ll"},
+        {"search": "llama"},
+        {"purpose": "batch"},
+        {"sources": ["download", "repository"], "search": "-00"},
+    ]
+    checked = 0
+    for shape in shapes:
+        for order in ("desc", "asc"):
+            for page_size in (7, 50, 7):
+                last = 3000 // page_size + 2
+                pages = [*range(last), *(rng.randrange(last) for _ in range(20))]
+                rng.shuffle(pages)
+                for page in pages:
+                    q = ListQuery(order=order, page=page, page_size=page_size, **shape)
+                    want = store.db.run_sync(lambda conn, q=q: reference(conn, q, "ref_fts"))
+                    got = await store.list(q)
+                    assert ([r.id for r in got.data], got.total, got.has_more) == want, q
+                    checked += bool(want[0])
+            # cursors share the total of the listing (remembered once for every order)
+            everything = ListQuery(order=order, page_size=10**6, **shape)
+            ids = store.db.run_sync(lambda conn, q=everything: reference(conn, q, "ref_fts"))[0]
+            for after in rng.sample(ids, 5):
+                q = ListQuery(order=order, after=after, limit=5, **shape)
+                want = store.db.run_sync(lambda conn, q=q: reference(conn, q, "ref_fts"))
+                got = await store.list(q)
+                assert ([r.id for r in got.data], got.total, got.has_more) == want, q
+    assert checked > 1000
+
+
+def _direct(root: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """A write by another SQLite client than the server's connection."""
+    conn = sqlite3.connect(root / "state.sqlite3", isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+async def test_remembered_totals_and_pages_follow_every_write(
+    api: Any, modelfiles_root: Path
+) -> None:
+    """A total and page boundaries read once, then a file uploaded, deleted, renamed or
+    inserted by another client: the next listing of the same query says what is stored."""
+    ids: list[str] = []
+
+    async def add(name: str, purpose: str = "batch") -> str:
+        payload, ctype = multipart({"purpose": purpose}, b"x\n", filename=name)
+        response = await api("POST", "v1/files", body=payload, headers={"Content-Type": ctype})
+        return str(body(response)["id"])
+
+    for n in range(12):
+        ids.append(await add(f"cachedname-{n:02d}.txt", "batch" if n % 2 else "user_data"))
+    queries = [
+        ({"search": "cachedname"}, lambda i: True),
+        ({"search": "ch"}, lambda i: True),  # the 2-character gram index
+        ({"purpose": "batch", "source": "upload"}, lambda i: i in batch),
+        ({}, lambda i: True),
+    ]
+    batch = set(ids[1::2])
+
+    async def check() -> None:
+        for params, keep in queries:
+            expected = [i for i in reversed(ids) if keep(i)]
+            for _ in range(2):  # the second time from what the first remembered
+                for page in (0, 1, 2):
+                    listing = body(
+                        await api(
+                            "GET", "v1/files", params={**params, "page": page, "page_size": 3}
+                        )
+                    )
+                    assert listing["total"] == len(expected), (params, page)
+                    got = [f["id"] for f in listing["data"]]
+                    assert got == expected[page * 3 : page * 3 + 3], (params, page)
+
+    await check()
+    ids.append(await add("cachedname-new.txt"))
+    batch.add(ids[-1])
+    await check()
+    gone = ids.pop(5)
+    batch.discard(gone)
+    assert (await api("DELETE", f"v1/files/{gone}")).code == 200
+    await check()
+    # another client renames a file out of the search and inserts one into it
+    renamed = ids[2]
+    _direct(modelfiles_root, "UPDATE files SET filename = 'other.txt' WHERE id = ?", (renamed,))
+    queries[0] = ({"search": "cachedname"}, lambda i: i != renamed)
+    queries[1] = ({"search": "ch"}, lambda i: i != renamed)
+    await check()
+    _direct(
+        modelfiles_root,
+        "INSERT INTO files (id, bytes, created_at, filename, purpose, sample_type, source, "
+        "mimetype, sha256) VALUES ('direct-1', 1, 0, 'cachedname-direct.txt', 'batch', "
+        "'pretrain', 'upload', 'text/plain', ?)",
+        ("0" * 64,),
+    )
+    ids.append("direct-1")
+    batch.add("direct-1")
+    await check()
+    # a file whose expiry passes (not swept yet) leaves every listing at once
+    _direct(
+        modelfiles_root,
+        "UPDATE files SET expires_at = ? WHERE id = ?",
+        (int(time.time()) - 1, ids[7]),
+    )
+    expired = ids.pop(7)
+    batch.discard(expired)
+    await check()

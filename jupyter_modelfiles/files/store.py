@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import hashlib
 import mimetypes
 import os
@@ -22,6 +23,7 @@ from .. import defaults
 from ..errors import InvalidRequest, NotFound
 from ..events import EventBus
 from ..state import Database
+from .listcache import SCHEMA_V4, ListCache, files_version
 from .models import (
     DEFAULT_PURPOSE,
     PURPOSES,
@@ -130,12 +132,13 @@ SCHEMA = [
     # v3, searching 100,000 files fast: FTS5 tables with the filters as tokens and the 1- and
     # 2-character substrings as tokens replace files_fts and the LIKE scan (see .search).
     schema_v3(),
+    # v4, paging a search fast: a write counter of files (kept by triggers) that the totals and
+    # page boundaries remembered by ListCache are valid for.
+    SCHEMA_V4,
 ]
 
-_COLUMNS = (
-    "id, bytes, created_at, filename, purpose, sample_type, source, mimetype, sha256, "
-    "num_lines, total_requests, expires_at, status, visibility"
-)
+# the columns of a record, in the order of FileRecord's fields (a listed row is built by position)
+_COLUMNS = ", ".join(field.name for field in dataclasses.fields(FileRecord))
 _FILES_COLUMNS = ", ".join(f"files.{name}" for name in _COLUMNS.split(", "))
 _EXTRA_TYPES = {".jsonl": "application/jsonl", ".gguf": "application/octet-stream"}
 SWEEP_INTERVAL = 60.0
@@ -200,6 +203,7 @@ class FileStore:
         self.signer = UrlSigner(self.root / "signing.key")
         db.migrate("files", SCHEMA)
         self._sweeper: asyncio.Task[None] | None = None
+        self._list_cache = ListCache()
         self._remove_leftovers()
 
     # -- paths -----------------------------------------------------------------------------
@@ -451,6 +455,7 @@ class FileStore:
         query (see :mod:`.search`); no search and at most one filter value by the covering
         indexes and the kept counts. Files past their expiry the sweeper has not removed yet
         are left out either way (found through the expiry index, only when there are any).
+        Totals and page boundaries are remembered until the next write (see :mod:`.listcache`).
         """
         now = int(time.time())
         facets = [
@@ -494,6 +499,11 @@ class FileStore:
             ).fetchone()
             is not None
         )
+        # With no expired file waiting, a list is a function of the rows of files alone: its
+        # total and page boundaries are remembered for the version of files they were read at.
+        cache = None if expired else self._list_cache
+        if cache is not None:
+            cache.sync(files_version(conn))
         search = q.search or None
         indexable = search is None or len(search) >= 3 or short_search_indexable(search)
         several = len(facets) > 1 or any(len(values) > 1 for _, values in facets)
@@ -529,35 +539,65 @@ class FileStore:
             where.append(f"{key} {'<' if descending else '>'} ?")
             where_params.append(after_seq)
 
+        # what the listing holds, in any order from any cursor (the key of its total), and
+        # what its pages are (the key of its page boundaries)
+        matches = (walk_source, tuple(filtered), tuple(filtered_params))
+        shape = (*matches, direction, after_seq)
+
         def total() -> int | None:
             if not q.include_total:
                 return None
+            known = cache.total(matches) if cache is not None else None
+            if known is not None:
+                return known
             if use_fts:
-                return self._fts_total(conn, table, match, expired, now)
-            return self._total(conn, filtered, filtered_params, facets, search, expired, now)
+                counted = self._fts_total(conn, table, match, expired, now)
+            else:
+                counted = self._total(conn, filtered, filtered_params, facets, search, expired, now)
+            if cache is not None:
+                cache.set_total(matches, counted)
+            return counted
 
         size = q.limit if q.limit is not None else q.page_size
         offset = 0 if (q.after is not None or q.limit is not None) else q.page * q.page_size
+        bound = f"{key} {'<=' if descending else '>='} ?"
         if offset:
             # A deep page: find its first seq by walking an index (the FTS5 doclist, or a
-            # narrow covering index with seq and expires_at after the filter column), then
-            # read the page itself from that seq (keyset) instead of stepping over rows.
-            first = conn.execute(
-                f"SELECT {key} FROM {walk_source} WHERE {' AND '.join(where)} "
-                f"ORDER BY {key} {direction} LIMIT 1 OFFSET ?",
-                [*where_params, offset],
-            ).fetchone()
+            # narrow covering index with seq and expires_at after the filter column), from the
+            # nearest page boundary remembered, then read the page itself from that seq
+            # (keyset) instead of stepping over rows.
+            mark = cache.mark(shape, offset) if cache is not None else None
+            if mark is not None and mark[0] == offset:
+                first: Any = (mark[1],)
+            else:
+                walk, walk_params = list(where), list(where_params)
+                if mark is not None:
+                    walk.append(bound)
+                    walk_params.append(mark[1])
+                first = conn.execute(
+                    f"SELECT {key} FROM {walk_source} WHERE {' AND '.join(walk)} "
+                    f"ORDER BY {key} {direction} LIMIT 1 OFFSET ?",
+                    [*walk_params, offset - (mark[0] if mark is not None else 0)],
+                ).fetchone()
             if first is None:
                 return ListResult(data=[], total=total(), has_more=False)
-            where.append(f"{key} {'<=' if descending else '>='} ?")
+            if cache is not None:
+                cache.set_mark(shape, offset, first[0])
+            where.append(bound)
             where_params.append(first[0])
-        rows = conn.execute(
-            f"SELECT {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
+        page = conn.cursor()
+        page.row_factory = None  # plain tuples: seq, then the fields of FileRecord in order
+        rows = page.execute(
+            f"SELECT files.seq, {_FILES_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
             f"ORDER BY {key} {direction} LIMIT ?",
             [*where_params, size + 1],
         ).fetchall()
+        if cache is not None and len(rows) > size:  # the next page starts there
+            cache.set_mark(shape, offset + size, rows[size][0])
         return ListResult(
-            data=[_record(r) for r in rows[:size]], total=total(), has_more=len(rows) > size
+            data=[FileRecord(*r[1:]) for r in rows[:size]],
+            total=total(),
+            has_more=len(rows) > size,
         )
 
     @staticmethod
