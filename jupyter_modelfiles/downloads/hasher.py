@@ -13,7 +13,7 @@ part of each buffer goes to the disk straight from the buffer (buffers are page-
 the kernel neither copies it into the page cache nor writes it back later; an unaligned head
 or tail (a piece's last bytes) is written through the page cache. One thread does every
 write, so direct and cached writes never race on a page. If the file system refuses a direct
-write (``EINVAL``), every later write goes through the page cache.
+write (``EINVAL``, ``EOPNOTSUPP``), every later write goes through the page cache.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class WriteHasher:
             try:
                 n = os.pwrite(self.direct_fd, view[done:], offset + done)
             except OSError as exc:
-                if exc.errno != errno.EINVAL:
+                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                     raise
                 self.direct_fd = None  # refused here: the page cache from now on
                 return done
