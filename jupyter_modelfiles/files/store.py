@@ -302,7 +302,7 @@ class FileStore:
     def create_upload(
         self, filename: str, size: int, fields: dict[str, str], mime_type: str | None = None
     ) -> SlicedUpload:
-        """Start a sliced upload; its fields (purpose, expiry...) are checked now, not at the end."""
+        """Start a sliced upload; its fields (purpose, expiry...) are checked now."""
         purpose = check_purpose(fields.get("purpose"))
         check_sample_type(fields.get("sample_type"), purpose)
         self._expiry_from_fields(fields)

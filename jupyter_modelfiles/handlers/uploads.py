@@ -15,10 +15,10 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, ModelFilesError
 from ..files.sliced import SliceWriter
 from .base import ModelFilesHandler, path_id
-from .files import _UPLOAD_THREADS, FLUSH_BYTES, _read_larger
+from .files import _UPLOAD_THREADS, FLUSH_BYTES, SMALL_BODY, _read_larger
 
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _FIELDS = ("purpose", "sample_type", "expiry", "visibility")
@@ -84,22 +84,35 @@ class UploadSliceHandler(ModelFilesHandler):
     _buffered = 0
     _inflight: asyncio.Future[None] | None = None
     _failed: BaseException | None = None
+    _refusal: BaseException | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()  # authentication and the XSRF check
-        if self.request.method != "PUT" or self._finished:
-            return
+        declared = self.request.headers.get("Content-Length", "")
+        small = declared.isdigit() and int(declared) <= SMALL_BODY
+        try:
+            await super().prepare()  # authentication and the XSRF check
+            if self.request.method != "PUT" or self._finished:
+                return
+            await self._begin(declared)
+        except (web.HTTPError, ModelFilesError) as refusal:
+            if self.request.method != "PUT" or not small:
+                raise  # answered now; the connection closes with the body unread
+            # Let a small body arrive (and be dropped) so the client reads the answer
+            # from put() instead of a connection reset while it is still sending.
+            self._refusal = refusal
+
+    async def _begin(self, declared: str) -> None:
+        """Authorize, check the slice against the upload and reserve its bytes."""
         if self.current_user is None or not self.authorizer.is_authorized(
             self, self.current_user, "write", self.auth_resource
         ):
             raise web.HTTPError(403)
-        declared = self.request.headers.get("Content-Length", "")
         if not declared.isdigit():
             raise InvalidRequest("a slice needs a Content-Length (chunked bodies are refused)")
         upload_id = path_id(self.path_kwargs["upload_id"])
-        offset = self.query_int("offset", -1, minimum=0, maximum=1 << 62)
         if self.get_query_argument("offset", None) is None:
             raise InvalidRequest("'offset' is required: where the slice goes in the file")
+        offset = self.query_int("offset", -1, minimum=0, maximum=1 << 62)
         upload = self.services.files.uploads.get(upload_id)
         length = int(declared)
         self._buffer = []
@@ -167,6 +180,8 @@ class UploadSliceHandler(ModelFilesHandler):
     @web.authenticated
     @authorized
     async def put(self, upload_id: str) -> None:
+        if self._refusal is not None:
+            raise self._refusal
         writer = self._writer
         if writer is None:
             return

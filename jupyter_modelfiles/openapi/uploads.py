@@ -95,30 +95,31 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/uploads/{upload_id}": {
-        "parameters": [_UPLOAD_ID],
         "get": {
             "operationId": "get_upload",
+            "parameters": [_UPLOAD_ID],
             "summary": "An upload in progress and the byte ranges it has received",
             "responses": {"200": json_response(ref("Upload")), **errors(_REASONS, 404)},
         },
         "delete": {
             "operationId": "cancel_upload",
+            "parameters": [_UPLOAD_ID],
             "summary": "Cancel an upload: its partial file is deleted",
             "responses": {"200": json_response(ref("Upload")), **errors(_REASONS, 404, 409)},
         },
     },
     "/v1/uploads/{upload_id}/slices": {
-        "parameters": [_UPLOAD_ID],
         "put": {
             "operationId": "put_upload_slice",
             "summary": "Write a slice of the file at a byte offset (raw body, Content-Length)",
             "parameters": [
+                _UPLOAD_ID,
                 {
                     "name": "offset",
                     "in": "query",
                     "required": True,
                     "schema": {"type": "integer", "minimum": 0},
-                }
+                },
             ],
             "requestBody": {
                 "required": True,
@@ -133,9 +134,9 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/uploads/{upload_id}/complete": {
-        "parameters": [_UPLOAD_ID],
         "post": {
             "operationId": "complete_upload",
+            "parameters": [_UPLOAD_ID],
             "summary": "Publish the upload once every byte has arrived: the file object",
             "responses": {
                 "200": json_response(ref("File")),
