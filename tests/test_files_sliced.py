@@ -23,7 +23,7 @@ MIB = 1 << 20
 
 @pytest.fixture
 def modelfiles_config() -> dict[str, Any]:
-    return {"max_upload_size": 8 * MIB}
+    return {"max_upload_size": 8 * MIB, "upload_idle_timeout": 1.0}
 
 
 def partials(root: Path) -> list[Path]:
@@ -222,6 +222,32 @@ async def test_uploads_need_auth_and_xsrf(server_url: str, api: Any) -> None:
         cookie_only = await client.post("modelfiles/v1/uploads", json={"filename": "a", "bytes": 1})
         assert cookie_only.status_code == 403
     assert body(await api("GET", f"v1/uploads/{upload['id']}"))["received"] == []
+
+
+async def test_a_stalled_slice_is_dropped_after_the_idle_timeout(
+    api: Any, token: str, jp_http_port: int, jp_base_url: str
+) -> None:
+    data = os.urandom(2 * MIB)
+    upload = body(await create(api, len(data)))
+    connection = await RawConnection.open(jp_http_port, jp_base_url)
+    head = connection.head(
+        "PUT", f"v1/uploads/{upload['id']}/slices?offset=0", token, Content_Length=str(len(data))
+    )
+    await connection.send(head + data[: MIB // 2])  # then nothing, connection left open
+    started = time.monotonic()
+
+    async def complete_says(code: int) -> bool:
+        return (await api("POST", f"v1/uploads/{upload['id']}/complete")).code == code
+
+    await eventually(lambda: complete_says(409), timeout=0.8)  # the slice is being received
+    await eventually(lambda: complete_says(400), timeout=10)  # dropped: bytes are missing
+    assert time.monotonic() - started >= 0.9
+    assert await connection.reader.read() == b""  # the server closed it
+    state = body(await api("GET", f"v1/uploads/{upload['id']}"))
+    rest = state["received"][0][1] if state["received"] else 0
+    assert (await put(api, upload["id"], rest, data[rest:])).code == 200
+    record = body(await api("POST", f"v1/uploads/{upload['id']}/complete"))
+    assert record["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_expired_upload_is_cancelled_and_its_partial_deleted(tmp_path: Path) -> None:

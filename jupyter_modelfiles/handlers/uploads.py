@@ -85,6 +85,8 @@ class UploadSliceHandler(ModelFilesHandler):
     _inflight: asyncio.Future[None] | None = None
     _failed: BaseException | None = None
     _refusal: BaseException | None = None
+    _idle_timer: asyncio.TimerHandle | None = None
+    _last_data = 0.0
 
     async def prepare(self) -> None:  # type: ignore[override]
         declared = self.request.headers.get("Content-Length", "")
@@ -124,10 +126,39 @@ class UploadSliceHandler(ModelFilesHandler):
             connection.set_max_body_size(max(length, 1))
             if length > FLUSH_BYTES:
                 _read_larger(connection)
+        self._watch_idle()
+
+    # -- the idle-body timeout: a stalled slice must not hold its bytes (and its upload) forever
+    def _watch_idle(self) -> None:
+        timeout = float(self.settings.get("modelfiles_upload_idle_timeout", 0) or 0)
+        if timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._last_data = loop.time()
+            self._idle_timer = loop.call_later(timeout, self._check_idle, timeout)
+
+    def _check_idle(self, timeout: float) -> None:
+        self._idle_timer = None
+        if self._writer is None or self._finished:
+            return
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - self._last_data
+        if quiet < timeout:
+            self._idle_timer = loop.call_later(timeout - quiet, self._check_idle, timeout)
+            return
+        # Drop the connection: the slice ends with what arrived (on_connection_close).
+        self.request.connection.close()  # type: ignore[union-attr]
+
+    def on_finish(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        super().on_finish()
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         if self._writer is None or self._failed is not None:
             return None
+        if self._idle_timer is not None:
+            self._last_data = asyncio.get_running_loop().time()
         self._buffer.append(chunk)
         self._buffered += len(chunk)
         if self._buffered >= FLUSH_BYTES:
