@@ -6,8 +6,9 @@ disk under a temp dir; for each size (default 64 MiB and 1 GiB) the contestants 
 - ``curl -F`` to ``POST modelfiles/v1/files`` (the yardstick: every ratio is to it);
 - the python client, ``ModelFilesClient.upload_file`` (a streamed multipart body);
 - Debian's Chromium driven by Playwright: the sidebar's upload (its file input), the
-  ``mf.upload()`` widget in a notebook, and JupyterLab's own "Upload Files" button of the file
-  browser (the contents API: 1 MiB base64 chunks, one ``PUT`` each).
+  ``mf.upload()`` widget in a notebook (both a sliced upload: ``POST v1/uploads``, the File as
+  raw ``PUT .../slices`` bodies, ``POST .../complete``), and JupyterLab's own "Upload Files"
+  button of the file browser (the contents API: 1 MiB base64 chunks, one ``PUT`` each).
 
 Each upload is timed from the moment it starts until the server's answer is seen (the sidebar's
 row and the widget turn "done"; for JupyterLab's upload, the file has its full size on disk);
@@ -205,8 +206,8 @@ def run(bench: Bench, size: int, contents: bool) -> None:
     contestants: list[tuple[str, str, Upload, bool]] = [
         ("curl -F (v1/files)", "curl", bench.curl, True),
         ("python client upload_file (v1/files)", "python", bench.python_client, True),
-        ("Chromium: sidebar upload (v1/files)", "sidebar", bench.sidebar, True),
-        ("Chromium: mf.upload() widget (v1/files)", "widget", bench.widget, True),
+        ("Chromium: sidebar upload (v1/uploads)", "sidebar", bench.sidebar, True),
+        ("Chromium: mf.upload() widget (v1/uploads)", "widget", bench.widget, True),
     ]
     if contents:
         contestants.append(

@@ -37,6 +37,7 @@ from .models import (
 from .names import clean_filename, is_valid_id
 from .search import fts_match, schema_v3, short_search_indexable
 from .signing import UrlSigner
+from .sliced import SlicedUpload, SlicedUploads
 from .upload import LINE_FORMATS, MultipartUpload
 
 SCHEMA = [
@@ -205,6 +206,7 @@ class FileStore:
         self._sweeper: asyncio.Task[None] | None = None
         self._list_cache = ListCache()
         self._remove_leftovers()
+        self.uploads = SlicedUploads(self.tmp_dir)
 
     # -- paths -----------------------------------------------------------------------------
     def blob_path(self, file_id: str) -> Path:
@@ -249,10 +251,12 @@ class FileStore:
             except asyncio.CancelledError:
                 pass
             self._sweeper = None
+        await asyncio.to_thread(self.uploads.close)
 
     async def _sweep_forever(self) -> None:
         while True:
             try:
+                await asyncio.to_thread(self.uploads.expire)
                 await self.sweep_expired()
             except Exception:  # keep sweeping; a failure here must not kill the server
                 pass
@@ -287,7 +291,72 @@ class FileStore:
             raise
         assert upload.file is not None and upload.filename is not None
         temp = upload.file
-        filename = upload.filename
+        return await self._publish(
+            temp,
+            upload.filename,
+            purpose,
+            sample_type,
+            expires_at,
+            fields,
+            sha256=temp.sha256.hexdigest(),
+            content_type=upload.file_content_type,
+        )
+
+    # -- sliced uploads (v1/uploads) ---------------------------------------------------------
+    def create_upload(
+        self, filename: str, size: int, fields: dict[str, str], mime_type: str | None = None
+    ) -> SlicedUpload:
+        """Start a sliced upload; its fields (purpose, expiry...) are checked now."""
+        purpose = check_purpose(fields.get("purpose"))
+        check_sample_type(fields.get("sample_type"), purpose)
+        self._expiry_from_fields(fields)
+        return self.uploads.create(
+            filename,
+            size,
+            purpose,
+            max_bytes=self.max_upload_size,
+            mime_type=mime_type,
+            fields=fields,
+        )
+
+    async def complete_upload(self, upload_id: str) -> FileRecord:
+        """Every slice has arrived: publish the file exactly as ``POST v1/files`` would."""
+        upload = self.uploads.begin_complete(upload_id)
+        try:
+            sha256 = await asyncio.to_thread(upload.finish_hash)
+            fields = upload.fields
+            purpose = check_purpose(fields.get("purpose"))
+            sample_type = check_sample_type(fields.get("sample_type"), purpose)
+            expires_at = self._expiry_from_fields(fields) or self._default_expiry(purpose)
+            record = await self._publish(
+                upload,
+                upload.filename,
+                purpose,
+                sample_type,
+                expires_at,
+                fields,
+                sha256=sha256,
+                content_type=upload.mime_type,
+            )
+        except BaseException:
+            upload.status = "cancelled"
+            await asyncio.to_thread(upload.discard)
+            raise
+        upload.status = "completed"
+        return record
+
+    async def _publish(
+        self,
+        temp: Any,
+        filename: str,
+        purpose: str,
+        sample_type: str,
+        expires_at: int | None,
+        fields: dict[str, str],
+        *,
+        sha256: str,
+        content_type: str | None,
+    ) -> FileRecord:
         lines = temp.num_lines() if temp.count_lines else None  # a line format (LINE_FORMATS)
         requests = await self._requests(temp.path, purpose, filename)
         record = FileRecord(
@@ -298,8 +367,8 @@ class FileStore:
             purpose=purpose,
             sample_type=sample_type,
             source="upload",
-            mimetype=guess_mimetype(filename, upload.file_content_type),
-            sha256=temp.sha256.hexdigest(),
+            mimetype=guess_mimetype(filename, content_type),
+            sha256=sha256,
             num_lines=lines,
             total_requests=requests,
             expires_at=expires_at,

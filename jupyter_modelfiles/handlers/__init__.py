@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..openapi import PIECES_SINGULAR, singular
-from . import downloads, files, models, openapi, runtime, websockets
+from . import downloads, files, models, openapi, runtime, uploads, websockets
 
 
 def _path(pattern: str) -> str:
@@ -26,6 +26,7 @@ def pieces_aliases(routes: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 _PLURAL: list[tuple[Any, ...]] = [
     *files.default_handlers,
+    *uploads.default_handlers,
     *downloads.default_handlers,
     *websockets.default_handlers,
     *runtime.default_handlers,

@@ -12,10 +12,10 @@ from types import ModuleType
 from typing import Any
 
 from .._version import __version__
-from . import downloads, files, models, runtime, websockets
+from . import downloads, files, models, runtime, uploads, websockets
 from ._helpers import ERROR_SCHEMA, add_auth_refusals, json_response
 
-AREAS: tuple[ModuleType, ...] = (files, downloads, models, runtime, websockets)
+AREAS: tuple[ModuleType, ...] = (files, uploads, downloads, models, runtime, websockets)
 
 #: The paths the Pieces seed names in the singular (``/model/{model}``...): each is also served
 #: and documented at ``/v1/model/...``, an alias of the plural path.

@@ -1,5 +1,11 @@
-// Browser side of UploadControl: the file goes from the browser straight to POST v1/files
-// over HTTP (XMLHttpRequest, for upload progress), never through the widget comm channel.
+// Browser side of UploadControl: the file goes from the browser straight to the server over
+// HTTP as a sliced upload (POST v1/uploads, PUT .../slices?offset= with XMLHttpRequest for
+// upload progress, POST .../complete), never through the widget comm channel.
+
+// 0: the whole file is one slice, which Chromium sends straight from disk (a Blob.slice body
+// costs it more CPU a byte); PARALLEL slices at a time when a file is cut.
+const SLICE_BYTES = 0;
+const PARALLEL = 2;
 
 function pageConfig() {
   const el = document.getElementById("jupyter-config-data");
@@ -21,9 +27,95 @@ function apiUrl(model) {
   const cfg = pageConfig();
   if (cfg.baseUrl) {
     const base = cfg.baseUrl.endsWith("/") ? cfg.baseUrl : cfg.baseUrl + "/";
-    return { url: new URL(base + "modelfiles/v1/files", window.location.origin).href, token: cfg.token };
+    const root = new URL(base + "modelfiles/v1/", window.location.origin).href;
+    return { url: root + "files", root, token: cfg.token };
   }
-  return { url: model.get("api_url") + "v1/files", token: undefined };
+  return { url: model.get("api_url") + "v1/files", root: model.get("api_url") + "v1/", token: undefined };
+}
+
+function authHeaders(token) {
+  const headers = {};
+  const xsrf = cookie("_xsrf");
+  if (xsrf) headers["X-XSRFToken"] = xsrf;
+  if (token) headers["Authorization"] = "token " + token;
+  return headers;
+}
+
+async function jsonCall(method, url, token, body) {
+  const headers = authHeaders(token);
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(url, {
+    method, credentials: "same-origin", headers,
+    body: body === undefined ? (method === "POST" ? "" : undefined) : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch (e) { parsed = null; }
+  if (!response.ok) {
+    const msg = (parsed && parsed.error && parsed.error.message) || response.statusText || "request failed";
+    const err = new Error(msg + " (HTTP " + response.status + ")");
+    err.status = response.status;
+    throw err;
+  }
+  return parsed;
+}
+
+// A sliced upload of `file`: resolves to the file object; `handle.abort()` cancels it.
+function slicedUpload(root, token, file, purpose, onProgress) {
+  const inflight = new Set();
+  const loaded = new Map();
+  const handle = { cancelled: false, abort: null };
+  let uploadId = null;
+  const report = () => { let sum = 0; loaded.forEach((v) => { sum += v; }); onProgress(sum, file.size); };
+  const sendSlice = (id, start, end) => new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    inflight.add(xhr);
+    xhr.open("PUT", root + "uploads/" + encodeURIComponent(id) + "/slices?offset=" + start);
+    xhr.withCredentials = true;
+    for (const [k, v] of Object.entries(authHeaders(token))) xhr.setRequestHeader(k, v);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = (e) => { loaded.set(start, e.loaded); report(); };
+    xhr.onload = () => {
+      inflight.delete(xhr);
+      if (xhr.status >= 200 && xhr.status < 300) { loaded.set(start, end - start); report(); resolve(); return; }
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      const msg = (body && body.error && body.error.message) || xhr.statusText || "upload failed";
+      reject(new Error(msg + " (HTTP " + xhr.status + ")"));
+    };
+    xhr.onerror = () => { inflight.delete(xhr); reject(new Error("network error")); };
+    xhr.onabort = () => { inflight.delete(xhr); const e = new Error("cancelled"); e.cancelled = true; reject(e); };
+    // The whole File goes as it is: the browser then reads it from disk itself.
+    xhr.send(start === 0 && end === file.size ? file : file.slice(start, end));
+  });
+  const run = async () => {
+    const created = await jsonCall("POST", root + "uploads", token, {
+      filename: file.name, bytes: file.size, purpose, mime_type: file.type || undefined,
+    });
+    uploadId = created.id;
+    const spans = [];
+    const step = SLICE_BYTES > 0 && SLICE_BYTES < file.size ? SLICE_BYTES : file.size;
+    for (let start = 0; start < file.size; start += step) spans.push([start, Math.min(file.size, start + step)]);
+    let next = 0;
+    const lane = async () => {
+      while (next < spans.length && !handle.cancelled) { const [a, b] = spans[next++]; await sendSlice(created.id, a, b); }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(PARALLEL, spans.length)) }, lane));
+    if (handle.cancelled) { const e = new Error("cancelled"); e.cancelled = true; throw e; }
+    return await jsonCall("POST", root + "uploads/" + encodeURIComponent(created.id) + "/complete", token);
+  };
+  handle.abort = () => { handle.cancelled = true; inflight.forEach((x) => x.abort()); };
+  handle.promise = run().catch(async (err) => {
+    if (handle.cancelled) err.cancelled = true;
+    handle.cancelled = true;
+    inflight.forEach((x) => x.abort());
+    if (uploadId) {
+      // Best effort: the server also expires an abandoned upload.
+      await jsonCall("DELETE", root + "uploads/" + encodeURIComponent(uploadId), token).catch(() => null);
+    }
+    throw err;
+  });
+  return handle;
 }
 
 function fillPurposes(select, purposes, chosen) {
@@ -98,7 +190,7 @@ function render({ model, el }) {
   row.append(input, purpose, start, cancel, bar, label);
   el.appendChild(row);
 
-  let xhr = null;
+  let upload = null;
   let lastSync = 0;
 
   function setState(status, extra) {
@@ -112,68 +204,52 @@ function render({ model, el }) {
   start.onclick = () => {
     const file = input.files && input.files[0];
     if (!file) { label.textContent = "choose a file first"; return; }
-    const { url, token } = apiUrl(model);
-    const form = new FormData();
-    form.append("purpose", purpose.value);
-    form.append("file", file, file.name);
-    xhr = new XMLHttpRequest();
-    xhr.open("POST", url);
-    xhr.withCredentials = true;
-    const xsrf = cookie("_xsrf");
-    if (xsrf) xhr.setRequestHeader("X-XSRFToken", xsrf);
-    if (token) xhr.setRequestHeader("Authorization", "token " + token);
+    const { root, token } = apiUrl(model);
     const began = performance.now();
     let lastPaint = 0;
-    xhr.upload.onprogress = (e) => {
-      const total = e.lengthComputable ? e.total : file.size;
+    const onProgress = (done, total) => {
       // At most 5 repaints a second: the page's CPU is the server's on a small machine.
       const painted = performance.now();
-      if (painted - lastPaint < 200 && e.loaded < total) return;
+      if (painted - lastPaint < 200 && done < total) return;
       lastPaint = painted;
-      bar.value = total ? (100 * e.loaded) / total : 0;
+      bar.value = total ? (100 * done) / total : 0;
       const secs = (performance.now() - began) / 1000;
-      const rate = secs > 0 ? e.loaded / secs : 0;
-      const eta = rate > 0 ? (total - e.loaded) / rate : NaN;
-      label.textContent = human(e.loaded) + " / " + human(total) +
+      const rate = secs > 0 ? done / secs : 0;
+      const eta = rate > 0 ? (total - done) / rate : NaN;
+      label.textContent = human(done) + " / " + human(total) +
         (rate ? "  " + human(rate) + "/s  ETA " + duration(eta) : "");
       const now = performance.now();
       if (now - lastSync > 250) {
         lastSync = now;
-        model.set("uploaded_bytes", e.loaded);
+        model.set("uploaded_bytes", done);
         model.save_changes();
       }
-    };
-    xhr.onload = () => {
-      cancel.disabled = true; start.disabled = false;
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
-      if (xhr.status >= 200 && xhr.status < 300 && body) {
-        bar.value = 100;
-        label.textContent = "uploaded " + body.filename + " (" + human(body.bytes) + ") as " + body.id;
-        setState("done", { uploaded_bytes: file.size, result: body, error: "" });
-      } else {
-        const msg = (body && body.error && body.error.message) || xhr.statusText || "upload failed";
-        label.textContent = "failed: " + msg;
-        setState("error", { error: msg + " (HTTP " + xhr.status + ")" });
-      }
-    };
-    xhr.onerror = () => {
-      cancel.disabled = true; start.disabled = false;
-      label.textContent = "failed: network error";
-      setState("error", { error: "network error" });
-    };
-    xhr.onabort = () => {
-      cancel.disabled = true; start.disabled = false;
-      label.textContent = "cancelled";
-      setState("cancelled", {});
     };
     start.disabled = true; cancel.disabled = false;
     bar.value = 0;
     setState("uploading", { filename: file.name, total_bytes: file.size, uploaded_bytes: 0, error: "" });
-    xhr.send(form);
+    const current = slicedUpload(root, token, file, purpose.value, onProgress);
+    upload = current;
+    current.promise.then((body) => {
+      if (upload !== current) return;
+      cancel.disabled = true; start.disabled = false;
+      bar.value = 100;
+      label.textContent = "uploaded " + body.filename + " (" + human(body.bytes) + ") as " + body.id;
+      setState("done", { uploaded_bytes: file.size, result: body, error: "" });
+    }, (err) => {
+      if (upload !== current) return;
+      cancel.disabled = true; start.disabled = false;
+      if (err.cancelled) {
+        label.textContent = "cancelled";
+        setState("cancelled", {});
+      } else {
+        label.textContent = "failed: " + err.message;
+        setState("error", { error: err.message });
+      }
+    });
   };
-  cancel.onclick = () => { if (xhr) xhr.abort(); };
-  return () => { if (xhr && xhr.readyState !== 4) xhr.abort(); };
+  cancel.onclick = () => { if (upload) upload.abort(); };
+  return () => { if (upload) upload.abort(); };
 }
 
 export default { render };

@@ -66,6 +66,11 @@ export const routes = {
       purpose: query.purpose
     }),
   upload: (): string => `${API_ROOT}/files`,
+  uploads: (): string => `${API_ROOT}/uploads`,
+  uploadItem: (uploadId: string): string => `${API_ROOT}/uploads/${segment(uploadId)}`,
+  uploadSlice: (uploadId: string, offset: number): string =>
+    withQuery(`${API_ROOT}/uploads/${segment(uploadId)}/slices`, { offset }),
+  uploadComplete: (uploadId: string): string => `${API_ROOT}/uploads/${segment(uploadId)}/complete`,
   filePurposes: (): string => `${API_ROOT}/files/purposes`,
   file: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}`,
   fileContent: (fileId: string): string => `${API_ROOT}/files/${segment(fileId)}/content`,
@@ -165,4 +170,28 @@ export function uploadHeaders(token: string, cookies: string): Record<string, st
     headers['X-XSRFToken'] = xsrf;
   }
   return headers;
+}
+
+/** One slice of a sliced upload: bytes [start, end) of the file. */
+export interface SliceSpan {
+  start: number;
+  end: number;
+}
+
+/**
+ * How a file of `size` bytes is cut for `PUT v1/uploads/{id}/slices`: `sliceBytes` each (the
+ * last may be shorter), none for an empty file. `sliceBytes` <= 0 or >= size: one slice, the
+ * whole file, which the browser sends straight from disk (a Blob.slice goes through the
+ * browser's blob machinery and costs more CPU a byte).
+ */
+export function sliceSpans(size: number, sliceBytes: number): SliceSpan[] {
+  if (size <= 0) {
+    return [];
+  }
+  const step = sliceBytes > 0 && sliceBytes < size ? sliceBytes : size;
+  const spans: SliceSpan[] = [];
+  for (let start = 0; start < size; start += step) {
+    spans.push({ start, end: Math.min(size, start + step) });
+  }
+  return spans;
 }

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -496,6 +497,15 @@ def test_small_things(page: Any, lab: LabProcess, tmp_path: Path) -> None:
     panel.locator('.jp-ModelFiles-upload[data-status="cancelled"]').wait_for(timeout=10_000)
     assert upload.locator(".jp-ModelFiles-error").count() == 0
     assert "cancelled" in upload.inner_text()
+    # the server cancelled the sliced upload: its partial file is gone, no file appeared
+    tmp_dir = lab.root / "files" / ".tmp"
+    deadline = time.monotonic() + 10
+    while list(tmp_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_dir.iterdir()) == []
+    with lab.api() as api:
+        names = [f["filename"] for f in api.get("files").json()["data"]]
+    assert source.name not in names
     cdp.send(
         "Network.emulateNetworkConditions",
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},

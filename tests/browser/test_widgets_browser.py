@@ -139,6 +139,33 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert json.loads(marker.read_text())["id"] == stored["id"]
+
+    # Cancel: Chromium's throttling keeps the upload going long enough to press it; the
+    # control reads "cancelled" and the server deletes the partial file of the sliced upload.
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 2**20},
+    )
+    control.locator(".modelfiles-upload-start").click()
+    tmp_dir = widget_lab.root / "files" / ".tmp"
+    deadline = time.monotonic() + 30
+    while not list(tmp_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_dir.iterdir()), "the sliced upload made no partial file"
+    control.locator(".modelfiles-upload-cancel").click()
+    page.wait_for_function(
+        "() => document.querySelector('.modelfiles-upload').dataset.status === 'cancelled'",
+        timeout=10_000,
+    )
+    assert control.locator(".modelfiles-upload-label").inner_text() == "cancelled"
+    deadline = time.monotonic() + 10
+    while list(tmp_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_dir.iterdir()) == []
+    assert [f["filename"] for f in widget_lab.files()].count("big-input.bin") == 1
+    cdp.detach()
     context.close()
     assert not [e for e in errors if "modelfiles" in e.lower()], errors
 

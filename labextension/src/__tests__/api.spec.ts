@@ -5,6 +5,7 @@ import {
   joinUrl,
   requests,
   routes,
+  sliceSpans,
   uploadHeaders,
   validSha256,
   withQuery
@@ -129,5 +130,32 @@ describe('errors and headers', () => {
     expect(validSha256('a'.repeat(64))).toBe(true);
     expect(validSha256('a'.repeat(63))).toBe(false);
     expect(validSha256('g'.repeat(64))).toBe(false);
+  });
+});
+
+describe('sliced uploads', () => {
+  it('cuts a file into slices of sliceBytes, the last one shorter', () => {
+    expect(sliceSpans(10, 4)).toEqual([
+      { start: 0, end: 4 },
+      { start: 4, end: 8 },
+      { start: 8, end: 10 }
+    ]);
+    expect(sliceSpans(8, 4)).toEqual([
+      { start: 0, end: 4 },
+      { start: 4, end: 8 }
+    ]);
+  });
+
+  it('sends the whole file as one slice when it is not cut, and nothing for an empty file', () => {
+    expect(sliceSpans(10, 0)).toEqual([{ start: 0, end: 10 }]);
+    expect(sliceSpans(10, 10)).toEqual([{ start: 0, end: 10 }]);
+    expect(sliceSpans(10, 64)).toEqual([{ start: 0, end: 10 }]);
+    expect(sliceSpans(0, 4)).toEqual([]);
+  });
+
+  it('routes a slice at its offset, id encoded', () => {
+    expect(routes.uploadSlice('upload-a/b', 1048576)).toBe('modelfiles/v1/uploads/upload-a%2Fb/slices?offset=1048576');
+    expect(routes.uploadComplete('u1')).toBe('modelfiles/v1/uploads/u1/complete');
+    expect(routes.uploads()).toBe('modelfiles/v1/uploads');
   });
 });
