@@ -7,7 +7,8 @@ disk under a temp dir; for each size (default 64 MiB and 1 GiB) the contestants 
 - the python client, ``ModelFilesClient.upload_file`` (a streamed multipart body);
 - Debian's Chromium driven by Playwright: the sidebar's upload (its file input), the
   ``mf.upload()`` widget in a notebook (both a sliced upload: ``POST v1/uploads``, the File as
-  raw ``PUT .../slices`` bodies, ``POST .../complete``), and JupyterLab's own "Upload Files"
+  raw ``PUT .../slices`` bodies, ``POST .../complete``), the same page sending what the sidebar
+  sent before (one XHR of a ``FormData`` to ``POST v1/files``), and JupyterLab's own "Upload Files"
   button of the file browser (the contents API: 1 MiB base64 chunks, one ``PUT`` each).
 
 Each upload is timed from the moment it starts until the server's answer is seen (the sidebar's
@@ -148,6 +149,35 @@ class Bench:
         row = panel.locator(".jp-ModelFiles-upload", has_text=source.name)
         assert row.get_attribute("data-status") == "done", row.inner_text()
 
+    def page_multipart(self, source: Path) -> None:
+        """What the sidebar sent before v1/uploads: one XHR of a FormData (purpose, File) to
+        ``POST v1/files`` with the token and the XSRF cookie, from the same page."""
+        self.page.evaluate(
+            "() => { if (!document.getElementById('bench-file')) {"
+            " const input = document.createElement('input'); input.type = 'file';"
+            " input.id = 'bench-file'; input.style.display = 'none';"
+            " document.body.appendChild(input); } }"
+        )
+        self.page.locator("#bench-file").set_input_files(str(source))
+        status = self.page.evaluate(
+            """([url, token]) => new Promise(resolve => {
+                const file = document.getElementById('bench-file').files[0];
+                const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1];
+                const xhr = new XMLHttpRequest();
+                xhr.open('POST', url);
+                xhr.setRequestHeader('Authorization', 'token ' + token);
+                if (xsrf) { xhr.setRequestHeader('X-XSRFToken', decodeURIComponent(xsrf)); }
+                xhr.onload = () => resolve(xhr.status);
+                xhr.onerror = () => resolve(-1);
+                const form = new FormData();
+                form.append('purpose', 'user_data');
+                form.append('file', file, file.name);
+                xhr.send(form);
+            })""",
+            [f"{self.lab.api_url}/files", self.lab.token],
+        )
+        assert status == 200, status
+
     def widget(self, source: Path) -> None:
         control = self.page.locator(".modelfiles-upload").first
         control.locator(".modelfiles-upload-input").set_input_files(str(source))
@@ -208,6 +238,7 @@ def run(bench: Bench, size: int, contents: bool) -> None:
         ("python client upload_file (v1/files)", "python", bench.python_client, True),
         ("Chromium: sidebar upload (v1/uploads)", "sidebar", bench.sidebar, True),
         ("Chromium: mf.upload() widget (v1/uploads)", "widget", bench.widget, True),
+        ("Chromium: page XHR FormData (v1/files, before)", "multipart", bench.page_multipart, True),
     ]
     if contents:
         contestants.append(
