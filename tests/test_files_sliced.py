@@ -49,6 +49,19 @@ async def put(api: Any, upload_id: str, offset: int, data: bytes) -> Any:
     )
 
 
+async def raw_slice(
+    port: int, base_url: str, token: str, upload_id: str, length: int, sent: bytes
+) -> RawConnection:
+    """A slice of ``length`` bytes at offset 0 on a raw connection, of which only ``sent``
+    goes out now (the test decides what happens to the rest)."""
+    connection = await RawConnection.open(port, base_url)
+    head = connection.head(
+        "PUT", f"v1/uploads/{upload_id}/slices?offset=0", token, Content_Length=str(length)
+    )
+    await connection.send(head + sent)
+    return connection
+
+
 async def listed(api: Any) -> list[str]:
     return [f["filename"] for f in body(await api("GET", "v1/files"))["data"]]
 
@@ -131,11 +144,7 @@ async def test_a_slice_over_the_declared_size_is_refused_while_streaming(
     api: Any, server_url: str, token: str, jp_http_port: int, jp_base_url: str
 ) -> None:
     upload = body(await create(api, MIB))
-    connection = await RawConnection.open(jp_http_port, jp_base_url)
-    head = connection.head(
-        "PUT", f"v1/uploads/{upload['id']}/slices?offset=0", token, Content_Length=str(4 * MIB)
-    )
-    await connection.send(head)
+    connection = await raw_slice(jp_http_port, jp_base_url, token, upload["id"], 4 * MIB, b"")
     status, _, content = await connection.response()
     assert status == 400 and b"ends past" in content  # answered before any body byte
 
@@ -183,11 +192,9 @@ async def test_a_broken_slice_keeps_what_arrived_and_the_rest_can_follow(
 ) -> None:
     data = os.urandom(2 * MIB)
     upload = body(await create(api, len(data)))
-    connection = await RawConnection.open(jp_http_port, jp_base_url)
-    head = connection.head(
-        "PUT", f"v1/uploads/{upload['id']}/slices?offset=0", token, Content_Length=str(len(data))
+    connection = await raw_slice(
+        jp_http_port, jp_base_url, token, upload["id"], len(data), data[:MIB]
     )
-    await connection.send(head + data[:MIB])
     await asyncio.sleep(0.3)
     connection.writer.close()
 
@@ -229,11 +236,10 @@ async def test_a_stalled_slice_is_dropped_after_the_idle_timeout(
 ) -> None:
     data = os.urandom(2 * MIB)
     upload = body(await create(api, len(data)))
-    connection = await RawConnection.open(jp_http_port, jp_base_url)
-    head = connection.head(
-        "PUT", f"v1/uploads/{upload['id']}/slices?offset=0", token, Content_Length=str(len(data))
+    # half a MiB, then nothing, the connection left open
+    connection = await raw_slice(
+        jp_http_port, jp_base_url, token, upload["id"], len(data), data[: MIB // 2]
     )
-    await connection.send(head + data[: MIB // 2])  # then nothing, connection left open
     started = time.monotonic()
 
     async def complete_says(code: int) -> bool:
