@@ -41,12 +41,12 @@ READ_CHUNK = 1 << 20
 UPLOAD_READ_BYTES = 1 << 20
 UNBOUNDED = 1 << 62
 DRAIN_BYTES = 64 << 20  # read and drop at most this much of a refused body before closing
-_UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
+UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _read_larger(connection: HTTP1Connection) -> None:
+def read_larger(connection: HTTP1Connection) -> None:
     """Read this connection's bodies in pieces of up to ``UPLOAD_READ_BYTES``, not Tornado's
     64 KiB: a GiB is then a few thousand ``data_received`` calls instead of 16,384, and a
     piece is handed to the writer as it is (no join). Tornado shares one parameters object
@@ -119,7 +119,7 @@ class FilesHandler(ModelFilesHandler):
         if isinstance(connection, HTTP1Connection):
             connection.set_max_body_size(UNBOUNDED if size is None else max(size, self._limit))
             if size is None or size > SMALL_BODY:
-                _read_larger(connection)
+                read_larger(connection)
         try:
             if size is not None and size > self._limit:
                 raise PayloadTooLarge(upload_too_large(store.max_upload_size, size))
@@ -261,7 +261,7 @@ class FilesHandler(ModelFilesHandler):
             self._buffer.clear()
             self._buffered = 0
             loop = asyncio.get_running_loop()
-            self._inflight = loop.run_in_executor(_UPLOAD_THREADS, self._upload.feed, data)
+            self._inflight = loop.run_in_executor(UPLOAD_THREADS, self._upload.feed, data)
 
     async def _drain(self) -> None:
         await self._flush()
@@ -292,7 +292,7 @@ class FilesHandler(ModelFilesHandler):
             except Exception:
                 pass
             self._inflight = None
-        await asyncio.get_running_loop().run_in_executor(_UPLOAD_THREADS, upload.discard)
+        await asyncio.get_running_loop().run_in_executor(UPLOAD_THREADS, upload.discard)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self.request.method == "POST" and not self._body_complete and self._will_close():

@@ -18,7 +18,7 @@ from tornado.http1connection import HTTP1Connection
 from ..errors import InvalidRequest, ModelFilesError
 from ..files.sliced import SliceWriter
 from .base import ModelFilesHandler, path_id
-from .files import _UPLOAD_THREADS, FLUSH_BYTES, SMALL_BODY, _read_larger
+from .files import FLUSH_BYTES, SMALL_BODY, UPLOAD_THREADS, read_larger
 
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _FIELDS = ("purpose", "sample_type", "expiry", "visibility")
@@ -119,13 +119,13 @@ class UploadSliceHandler(ModelFilesHandler):
         length = int(declared)
         self._buffer = []
         self._writer = await asyncio.get_running_loop().run_in_executor(
-            _UPLOAD_THREADS, upload.begin_slice, offset, length
+            UPLOAD_THREADS, upload.begin_slice, offset, length
         )
         connection = self.request.connection
         if isinstance(connection, HTTP1Connection):
             connection.set_max_body_size(max(length, 1))
             if length > FLUSH_BYTES:
-                _read_larger(connection)
+                read_larger(connection)
         self._watch_idle()
 
     # -- the idle-body timeout: a stalled slice must not hold its bytes (and its upload) forever
@@ -178,7 +178,7 @@ class UploadSliceHandler(ModelFilesHandler):
             self._buffer.clear()
             self._buffered = 0
             loop = asyncio.get_running_loop()
-            self._inflight = loop.run_in_executor(_UPLOAD_THREADS, self._writer.write, data)
+            self._inflight = loop.run_in_executor(UPLOAD_THREADS, self._writer.write, data)
 
     async def _end(self, *, complete: bool) -> None:
         """Write what is left and close the slice (``complete``: the body must be whole)."""
@@ -199,7 +199,7 @@ class UploadSliceHandler(ModelFilesHandler):
         finally:
             self._writer = None
             end = writer.finish if complete and self._failed is None else writer.abort
-            await loop.run_in_executor(_UPLOAD_THREADS, end)
+            await loop.run_in_executor(UPLOAD_THREADS, end)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
