@@ -38,12 +38,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..filesystems import in_memory
+from ..intervals import Intervals
 from . import journal as journal_mod
 from .destinations import DestinationPolicy, DestinationRefused
 from .hasher import WriteHasher
 from .http import Connection, HTTPClientError, Response, drain, headers_for
 from .journal import JournalState, fsync_dir
-from .pieces import MAX_PIECE, MIN_PIECE, Intervals, Piece, Scheduler
+from .pieces import MAX_PIECE, MIN_PIECE, Piece, Scheduler
 
 MiB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")

@@ -14,7 +14,6 @@ reaches them (one thread at a time; the others never wait for the hash).
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 
 from ..defaults import upload_too_large
 from ..errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from ..intervals import Intervals
 from .direct import DirectWrites
 from .names import clean_filename
 from .upload import LINE_FORMATS, _is_no_space, no_space
@@ -36,37 +36,11 @@ READ_BACK = 4 << 20
 UPLOAD_TTL = 3600.0
 
 
-def _merge(ranges: list[tuple[int, int]], start: int, end: int) -> None:
-    """Insert ``[start, end)`` into sorted, disjoint, non-touching ``ranges`` and merge."""
-    index = bisect.bisect_left(ranges, (start, end))
-    ranges.insert(index, (start, end))
-    merged: list[tuple[int, int]] = []
-    for begin, stop in ranges:
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-        else:
-            merged.append((begin, stop))
-    ranges[:] = merged
-
-
 def _overlaps(ranges: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
     for begin, stop in ranges:
         if begin < end and start < stop:
             return begin, stop
     return None
-
-
-def missing_ranges(ranges: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """The gaps of ``[0, size)`` not covered by the sorted, merged ``ranges``."""
-    gaps: list[tuple[int, int]] = []
-    position = 0
-    for begin, stop in ranges:
-        if begin > position:
-            gaps.append((position, begin))
-        position = max(position, stop)
-    if position < size:
-        gaps.append((position, size))
-    return gaps
 
 
 @dataclass
@@ -83,7 +57,7 @@ class SlicedUpload:
     created_at: int = field(default_factory=lambda: int(time.time()))
     touched: float = field(default_factory=time.monotonic)
     status: str = "pending"  # pending, completing, completed, cancelled
-    received: list[tuple[int, int]] = field(default_factory=list)
+    received: Intervals = field(default_factory=Intervals)
     writing: dict[int, tuple[int, int]] = field(default_factory=dict)
     sha256: Any = field(default_factory=hashlib.sha256)
     hashed_to: int = 0
@@ -122,11 +96,11 @@ class SlicedUpload:
     # -- state -------------------------------------------------------------------------------
     def received_bytes(self) -> int:
         with self._lock:
-            return sum(stop - begin for begin, stop in self.received)
+            return self.received.total()
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
-            received = list(self.received)
+            received = list(self.received.items)
         return {
             "id": self.id,
             "object": "upload",
@@ -158,7 +132,7 @@ class SlicedUpload:
             raise InvalidRequest("an empty slice carries nothing; send a Content-Length above 0")
         with self._lock:
             self._check_open()
-            clash = _overlaps(self.received, offset, end) or _overlaps(
+            clash = _overlaps(self.received.items, offset, end) or _overlaps(
                 list(self.writing.values()), offset, end
             )
             if clash is not None:
@@ -183,7 +157,7 @@ class SlicedUpload:
         with self._lock:
             self.writing.pop(key, None)
             if end > start:
-                _merge(self.received, start, end)
+                self.received.add(start, end)
             self.touched = time.monotonic()
 
     def _account(self, data: bytes, position: int) -> None:
@@ -209,7 +183,9 @@ class SlicedUpload:
     def _available_to(self) -> int:
         """The end of the bytes on disk contiguous from ``hashed_to``."""
         with self._lock:
-            spans = sorted([*self.received, *(s for s in self.writing.values() if s[1] > s[0])])
+            spans = sorted(
+                [*self.received.items, *(s for s in self.writing.values() if s[1] > s[0])]
+            )
         frontier = self.hashed_to
         for begin, stop in spans:
             if begin <= frontier < stop:
@@ -390,7 +366,7 @@ class SlicedUploads:
                     f"{len(upload.writing)} slice(s) of upload {upload.id} are still being "
                     "received; complete it after they have been answered"
                 )
-            gaps = missing_ranges(upload.received, upload.total)
+            gaps = upload.received.missing(upload.total)
             if gaps:
                 shown = ", ".join(f"[{begin}, {stop})" for begin, stop in gaps[:5])
                 more = f" and {len(gaps) - 5} more" if len(gaps) > 5 else ""
