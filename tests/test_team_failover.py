@@ -73,6 +73,19 @@ def done_bytes(server: TeamServer) -> int:
     return max((job["downloaded_bytes"] for job in server.jobs(MODEL)), default=0)
 
 
+def owner_then_follower(
+    owner: TeamServer, follower: TeamServer, origin: Origin, data: bytes, who: tuple[str, str]
+) -> None:
+    """Both servers ask for one file: ``owner`` first, until it has written 4 MiB, then
+    ``follower``, until it sees 4 MiB too (it follows the owner's transfer)."""
+    for server in (owner, follower):
+        server.register(MODEL, [entry(origin, data)])
+    owner.download(MODEL)
+    wait_until(lambda: done_bytes(owner) >= 4 * MiB, 60, f"{who[0]} has written 4 MiB")
+    follower.download(MODEL)
+    wait_until(lambda: done_bytes(follower) >= 4 * MiB, 30, f"{who[1]} follows")
+
+
 def lock_holders(cluster: Any, database: str) -> list[str]:
     """The client addresses of the sessions holding advisory locks in ``database``."""
     import psycopg
@@ -144,13 +157,7 @@ def test_a_vanished_nodes_lock_frees_within_seconds_and_it_joins_when_back(
     here = TeamServer(tmp_path / "here", shared, cluster.url(database), extra_args=extra)
     servers.extend([away, here])
     start_all([away, here])
-    for server in (away, here):
-        server.register(MODEL, [entry(origin, data)])
-
-    away.download(MODEL)
-    wait_until(lambda: done_bytes(away) >= 4 * MiB, 60, "the node has written 4 MiB")
-    here.download(MODEL)
-    wait_until(lambda: done_bytes(here) >= 4 * MiB, 30, "the host server follows the node")
+    owner_then_follower(away, here, origin, data, ("the node", "the host server"))
     assert lock_holders(cluster, database) == [node.node_ip]
 
     node.vanish()  # the process lives on; its packets go nowhere
@@ -334,13 +341,7 @@ def test_a_server_of_another_unix_user_takes_over_and_publishes(
         assert bob.process is not None
         status = Path(f"/proc/{bob.process.pid}/status").read_text()
         assert f"Uid:\t{OTHER_UID}\t" in status and "Umask:\t0077" in status, status
-        for server in (alice, bob):
-            server.register(MODEL, [entry(origin, data)])
-
-        alice.download(MODEL)
-        wait_until(lambda: done_bytes(alice) >= 4 * MiB, 60, "root's server has written 4 MiB")
-        bob.download(MODEL)
-        wait_until(lambda: done_bytes(bob) >= 4 * MiB, 30, "the other user's server follows")
+        owner_then_follower(alice, bob, origin, data, ("root's server", "the other user's server"))
         durable_at_kill = done_bytes(bob)
         partial = shared / "partial"
         part = next(partial.glob("*.part"))
