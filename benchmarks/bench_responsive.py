@@ -8,21 +8,25 @@ For each placement of the engine (``process``: a worker process per running file
 1. idle: ``GET /api/status`` every 20 ms and a trivial cell (``1``) executed over the kernel's
    WebSocket (``/api/kernels/<id>/channels``, execute_request -> execute_reply) every 20 ms,
    both at once, for ``--idle-seconds``;
-2. busy: the same two probes while 4 files of ``--size-mib`` download at once through the
-   server's API (``POST v1/downloads``, SHA-256 verified), until all 4 complete.
+2. ``--rounds`` rounds (the order alternating) of: 4 files of ``--size-mib`` downloaded at once
+   through the server's API (``POST v1/downloads``, SHA-256 verified, one ``GET v1/downloads``
+   every 20 ms sees them finish), and the same 4 files with the standalone engine as users run
+   it (``jupyter modelfiles download --standalone URL -o OUT --sha256 X``, 4 processes, start-up
+   included) beside the same idle server. The two probes run during both, so both sides carry
+   the same probing load and the standalone side shows how much of the stutter is the machine
+   being busy at all.
 
-Printed per placement: p50/p99/max of both probes idle and busy (and the busy/idle ratio of
-the kernel's p99), the wall time of the 4 downloads, the server process's own CPU-seconds and
-its children's (the workers). Then the standalone engine on the same 4 files at once
-(``jupyter modelfiles download --standalone URL -o OUT --sha256 X``, 4 processes, start-up
-included) and the ratio server / standalone.
+Printed per placement: p50/p99/max of both probes idle, busy and beside the standalone CLIs
+(and the busy/idle ratio of the kernel's p99), the median wall times, the ratio server /
+standalone per round and its median, the server process's own CPU-seconds and its
+children's (the workers) per round.
 
 The origin is nginx on loopback, on this machine: it uses CPU (``sendfile``) that a remote
 origin would not, competing with the server, the kernel and the workers. ``--origin-nice N``
 runs it at a lower priority (labelled in the output) to show that share separately.
 
 Needs nginx. Usage: python benchmarks/bench_responsive.py --workdir /dev/shm [--size-mib 512]
-       [--placements process thread] [--origin-nice 0] [--idle-seconds 8]
+       [--placements process thread] [--origin-nice 0] [--idle-seconds 8] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
+from typing import TypeVar
 
 import httpx
 import psutil
@@ -55,6 +62,7 @@ from jupyter_modelfiles.defaults import DOWNLOAD_WORKER_NICE
 
 MiB = 1 << 20
 COPIES = 4
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,8 +75,11 @@ class Probes:
 class Placement:
     name: str
     idle: Probes
-    busy: Probes
-    wall: float
+    busy: Probes  # while the 4 downloads run through this server
+    solo: Probes  # while 4 standalone CLIs run beside the same idle server
+    walls: list[float]  # per round, through the server
+    solo_walls: list[float]  # per round, the standalone CLIs
+    solo_cpu: float
     server_cpu: float
     children_cpu: float
     states: list[str]
@@ -165,6 +176,57 @@ async def probe_loop(
     await asyncio.gather(status(), execute())
 
 
+async def with_probes(
+    server: JupyterServerProcess,
+    client: httpx.AsyncClient,
+    kernel: Kernel,
+    into: Probes,
+    work: Awaitable[T],
+) -> T:
+    """Run ``work`` while both probes run; stop them when it is done."""
+    stop = asyncio.Event()
+    probes = asyncio.ensure_future(probe_loop(server, client, kernel, stop, into))
+    try:
+        return await work
+    finally:
+        stop.set()
+        await probes
+
+
+async def through_server(
+    server: JupyterServerProcess,
+    client: httpx.AsyncClient,
+    urls: list[str],
+    expected: str,
+    tag: str,
+) -> tuple[float, list[str]]:
+    """The files at once through the API: wall time until all are done, their states.
+
+    One ``GET v1/downloads`` every 20 ms sees them finish; the files are deleted afterwards.
+    """
+    began = time.perf_counter()
+    jobs = []
+    for i, url in enumerate(urls):
+        response = await client.post(
+            f"{server.api_url}/downloads",
+            json={"url": url, "sha256": expected, "filename": f"copy{i}-{tag}.bin"},
+        )
+        response.raise_for_status()
+        jobs.append(response.json()["job_id"])
+    while True:
+        listing = (await client.get(f"{server.api_url}/downloads")).json()["data"]
+        mine = {job["job_id"]: job for job in listing if job["job_id"] in jobs}
+        if len(mine) == len(jobs) and all(
+            job["status"] in ("completed", "failed", "cancelled") for job in mine.values()
+        ):
+            break
+        await asyncio.sleep(0.02)
+    wall = time.perf_counter() - began
+    for job in mine.values():
+        Path(job["dest"]).unlink(missing_ok=True)
+    return wall, [mine[job]["status"] for job in jobs]
+
+
 async def one_placement(
     name: str,
     urls: list[str],
@@ -173,7 +235,10 @@ async def one_placement(
     idle_seconds: float,
     nice: int,
     server_args: list[str],
+    rounds: int,
 ) -> Placement:
+    """Idle probes, then ``rounds`` rounds of the 4 downloads through the server and as 4
+    standalone CLIs beside it (the order alternating), the probes running during both."""
     server = JupyterServerProcess(
         work / f"server-{name}",
         extra_args=[
@@ -190,46 +255,64 @@ async def one_placement(
         async with httpx.AsyncClient(headers=server.headers, timeout=60) as client:
             kernel = Kernel(server)
             await kernel.start(client)
-            idle, busy = Probes(), Probes()
+            idle, busy, solo = Probes(), Probes(), Probes()
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(idle_seconds, stop.set)
             await probe_loop(server, client, kernel, stop, idle)
 
-            stop = asyncio.Event()
-            before = process.cpu_times()
-            began = time.perf_counter()
-            jobs = []
-            for i, url in enumerate(urls):
-                response = await client.post(
-                    f"{server.api_url}/downloads",
-                    json={"url": url, "sha256": expected, "filename": f"copy{i}.bin"},
-                )
-                response.raise_for_status()
-                jobs.append(response.json()["job_id"])
-            probes = asyncio.ensure_future(probe_loop(server, client, kernel, stop, busy))
+            walls: list[float] = []
+            solo_walls: list[float] = []
+            server_cpu = children_cpu = solo_cpu = 0.0
             states: list[str] = []
-            while True:
-                states = []
-                for job in jobs:
-                    state = (await client.get(f"{server.api_url}/downloads/{job}")).json()
-                    states.append(state["status"])
-                if all(s in ("completed", "failed", "cancelled") for s in states):
-                    break
-                await asyncio.sleep(0.1)
-            wall = time.perf_counter() - began
-            after = process.cpu_times()
-            stop.set()
-            await probes
+            for round_ in range(rounds):
+                for side in ("server", "solo") if round_ % 2 == 0 else ("solo", "server"):
+                    if side == "solo":
+                        wall, cpu, codes = await with_probes(
+                            server,
+                            client,
+                            kernel,
+                            solo,
+                            asyncio.to_thread(standalone, urls, expected, work),
+                        )
+                        if any(codes):
+                            raise RuntimeError(f"a standalone download failed: {codes}")
+                        solo_walls.append(wall)
+                        solo_cpu += cpu
+                        continue
+                    before = process.cpu_times()
+                    wall, states = await with_probes(
+                        server,
+                        client,
+                        kernel,
+                        busy,
+                        through_server(server, client, urls, expected, f"r{round_}"),
+                    )
+                    after = process.cpu_times()
+                    walls.append(wall)
+                    server_cpu += (after.user + after.system) - (before.user + before.system)
+                    children_cpu += (after.children_user + after.children_system) - (
+                        before.children_user + before.children_system
+                    )
+                    if any(state != "completed" for state in states):
+                        raise RuntimeError(f"a download through the server failed: {states}")
+                load = os.getloadavg()[0]
+                print(
+                    f"  [{name}] round {round_ + 1}: server {walls[-1]:.2f} s, standalone "
+                    f"{solo_walls[-1]:.2f} s ({walls[-1] / solo_walls[-1]:.2f}x); load {load:.2f}",
+                    flush=True,
+                )
             await kernel.stop(client)
         return Placement(
             name,
             idle,
             busy,
-            wall,
-            server_cpu=(after.user + after.system) - (before.user + before.system),
-            children_cpu=(after.children_user + after.children_system)
-            - (before.children_user + before.children_system),
-            states=states,
+            solo,
+            walls,
+            solo_walls,
+            solo_cpu / rounds,
+            server_cpu / rounds,
+            children_cpu / rounds,
+            states,
         )
     finally:
         server.stop()
@@ -292,6 +375,12 @@ def main() -> None:
     parser.add_argument("--origin-nice", type=int, default=0)
     parser.add_argument("--idle-seconds", type=float, default=8.0)
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of (through the server, standalone), alternating which goes first",
+    )
+    parser.add_argument(
         "--worker-nice",
         type=int,
         nargs="+",
@@ -328,36 +417,44 @@ def main() -> None:
             for nice in args.worker_nice if name == "process" else [0]:
                 result = asyncio.run(
                     one_placement(
-                        name, urls, expected, work, args.idle_seconds, nice, args.server_arg
+                        name,
+                        urls,
+                        expected,
+                        work,
+                        args.idle_seconds,
+                        nice,
+                        args.server_arg,
+                        args.rounds,
                     )
                 )
                 if name == "process":
                     result.name = f"process at nice +{nice}"
                 results.append(result)
-                load = os.getloadavg()[0]
-                print(f"  [{result.name}] done, load average {load:.2f}", flush=True)
-        solo_wall, solo_cpu, codes = standalone(urls, expected, work)
         print()
         print(
-            f"{COPIES} x {args.size_mib} MiB at once; server options {args.server_arg}; "
-            f"origin nginx on loopback at nice "
-            f"{args.origin_nice}; load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
-        )
-        print(
-            f"  standalone CLI, {COPIES} processes: {solo_wall:6.1f} s, {solo_cpu:5.2f} CPU-s, "
-            f"exit codes {codes}"
+            f"{COPIES} x {args.size_mib} MiB at once, {args.rounds} rounds (medians); server "
+            f"options {args.server_arg}; origin nginx on loopback at nice {args.origin_nice}; "
+            f"load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         for r in results:
+            ratios = [w / s for w, s in zip(r.walls, r.solo_walls, strict=True)]
             kernel_ratio = percentile(r.busy.kernel, 99) / max(1e-9, percentile(r.idle.kernel, 99))
+            print(f"  engine in a {r.name}:")
             print(
-                f"  through the server, engine in a {r.name}: {r.wall:6.1f} s "
-                f"({r.wall / solo_wall:.2f}x standalone), {r.states}; server process "
-                f"{r.server_cpu:5.2f} CPU-s, its children {r.children_cpu:5.2f} CPU-s"
+                f"    standalone CLI, {COPIES} processes: {median(r.solo_walls):6.2f} s, "
+                f"{r.solo_cpu:5.2f} CPU-s"
+            )
+            print(
+                f"    through the server: {median(r.walls):6.2f} s, **{median(ratios):.2f}x** "
+                f"standalone (rounds: {', '.join(f'{x:.2f}' for x in ratios)}); {r.states}; "
+                f"server process {r.server_cpu:5.2f} CPU-s, its children {r.children_cpu:5.2f}"
             )
             print(f"    /api/status idle: {fmt(r.idle.status)}")
             print(f"    /api/status busy: {fmt(r.busy.status)}")
+            print(f"    /api/status while the standalone CLIs run: {fmt(r.solo.status)}")
             print(f"    kernel exec idle: {fmt(r.idle.kernel)}")
             print(f"    kernel exec busy: {fmt(r.busy.kernel)}  (p99 {kernel_ratio:.2f}x idle)")
+            print(f"    kernel exec while the standalone CLIs run: {fmt(r.solo.kernel)}")
     finally:
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -129,6 +129,28 @@ def test_slow_single_connection_splits(tmp_path: Path, origin: Origin) -> None:
     assert len({r["peer"] for r in requests}) >= 3  # then the others took the next pieces
     assert covers_once(spans(requests), SIZE)
     assert origin.bytes_served("f") == SIZE
+    assert download.split_decision == "split"
+    assert download.held_here < 0.5  # the connection waited for the origin, not for this side
+
+
+def test_slow_because_held_up_here_does_not_split(tmp_path: Path, origin: Origin) -> None:
+    """Slower than ``split_below`` because this side holds the bytes up (here its own rate
+    limit; a writer short of CPU or disk alike): more connections would only cost more."""
+    data = origin.add("f", SIZE)
+    download = make(
+        tmp_path,
+        origin.url("f"),
+        sha256=digest(data),
+        split_below=100 * MiB,
+        split_after=0.3,
+        rate_limit=2 * MiB,
+    )
+    assert download.run().sha256 == digest(data)
+    assert download.split_decision == "held here"
+    assert download.held_here > 0.5
+    requests = origin.data_requests()
+    assert len({r["peer"] for r in requests}) == 1  # one connection throughout
+    assert covers_once(spans(requests), SIZE)
 
 
 def test_fast_single_connection_does_not_split(tmp_path: Path, origin: Origin) -> None:

@@ -15,8 +15,9 @@ piece, the next piece on the same keep-alive connection; pieces shrink toward th
 file so every connection shares the tail. A request is never cut short in normal operation,
 so the origin serves each byte once. With ``split_below`` set, a ranged download starts
 with one connection and opens the others only when that one is slower than ``split_below``
-(splitting pays against origins that limit each connection, not on a fast link); when it is
-fast, the rest of the file goes in one request.
+and spent most of that time waiting for the origin (splitting pays against origins that limit
+each connection, not on a fast link, nor where this side's CPU, disk or rate limit is the
+limit); otherwise the rest of the file goes in one request.
 See DESIGN.md, "The download engine", for the ten rules.
 """
 
@@ -69,6 +70,9 @@ class EngineConfig:
     buffers_per_connection: int = 2  # one filling from the socket while one is being written
     split_below: int | None = None  # bytes/s: start with 1 connection, add the rest if slower
     split_after: float = 1.0  # seconds of one connection measured before deciding to split
+    split_held_below: float = 0.5  # ... and only if it waited on this side (for a free buffer,
+    # the rate limit) less than this share of those seconds: measured 0.01-0.02 against an
+    # origin throttled per connection, 0.5-0.97 when CPU, disk or the rate limit held it up
     stall_timeout: float = 30.0
     min_speed: int = 1024  # bytes/s averaged over a stall window; slower is a stall (trickle)
     max_attempts: int = 8  # consecutive failed attempts of one range before the file fails
@@ -248,6 +252,10 @@ class FileDownload:
         self._fd = -1
         self._direct_fd: int | None = None
         self._bigger_buffers = 0  # set once one connection alone proves fast
+        self._sampling = False  # before the split decision: measure what holds the bytes up
+        self._held_here = 0.0  # seconds the first connection waited on this side (see below)
+        self.held_here = 0.0  # ... as a share of the seconds before the split decision
+        self.split_decision = ""  # with split_below: "split", "fast" or "held here"
         self.largest_buffer = 0  # the largest buffer a connection read into
         self._writer: WriteHasher | None = None
         self._limiter = _RateLimiter(self.config.rate_limit) if self.config.rate_limit else None
@@ -504,6 +512,7 @@ class FileDownload:
                     )
                 ]
             waiting = threads[1:] if ranged and cfg.split_below else []
+            self._sampling = bool(waiting)
             started = [t for t in threads if t not in waiting]
             for thread in started:
                 thread.start()
@@ -519,13 +528,21 @@ class FileDownload:
                     self._fail(silent)
                 elapsed = time.monotonic() - began
                 if waiting and elapsed >= cfg.split_after and not self._halt.is_set():
+                    self._sampling = False
                     rate = (self._written.total() - base) / elapsed
-                    if cfg.split_below is not None and rate < cfg.split_below:
+                    slow = cfg.split_below is not None and rate < cfg.split_below
+                    # Split only where the origin holds the bytes up: a connection that mostly
+                    # waited for this side (the writer short of CPU or disk, the rate limit)
+                    # would only cost more with others beside it.
+                    self.held_here = self._held_here / elapsed
+                    if slow and self.held_here < cfg.split_held_below:
+                        self.split_decision = "split"
                         for thread in waiting:
                             thread.start()
                         started += waiting
                     elif scheduler is not None:
-                        scheduler.set_sharing(1)  # fast alone: the rest in one request
+                        self.split_decision = "held here" if slow else "fast"
+                        scheduler.set_sharing(1)  # alone: the rest in one request
                     waiting = []
                 if not grown and elapsed >= cfg.split_after and len(started) == 1:
                     grown = True
@@ -733,7 +750,12 @@ class FileDownload:
         while True:
             if limit(pos) <= 0:
                 return pos
+            sampling = self._sampling
+            if sampling:
+                asked = time.monotonic()
             view = self._free_buffer(pool)
+            if sampling:
+                self._held_here += time.monotonic() - asked
             if view is None:
                 return pos
             want = min(len(view), limit(pos))
@@ -768,7 +790,11 @@ class FileDownload:
                 raise
             pos = self._flush(view, pool, pos, fill, limit)
             if self._limiter is not None:
+                if sampling:
+                    asked = time.monotonic()
                 self._limiter.consume(fill, self._halt)
+                if sampling:
+                    self._held_here += time.monotonic() - asked
             if self._halt.is_set():
                 return pos
             if fill == 0:
