@@ -3,7 +3,8 @@
 Connection threads only read from their sockets: each fills one of its few reused buffers and
 hands it here with :meth:`WriteHasher.submit`. This thread ``os.pwrite``\\ s the buffer, records
 the bytes as written, and when the buffer continues the hashed prefix it feeds the same memory
-to SHA-256, so a one-connection download never reads its bytes back. Bytes that land ahead of
+to SHA-256 (on a second thread, while the write runs: the two take about the same time), so a
+one-connection download never reads its bytes back. Bytes that land ahead of
 the prefix (other connections' ranges, or a resumed partial file) are hashed later from the
 page cache with ``preadv``, in the gaps between buffers. ``os.pwrite``, ``os.preadv`` and
 ``hashlib`` release the GIL, so this runs in parallel with the connections.
@@ -37,6 +38,34 @@ Record = Callable[[int, int], int]
 OnError = Callable[[OSError], None]
 
 
+class _HashThread:
+    """Feeds buffers to SHA-256 beside the writer: :meth:`begin` one, :meth:`wait` for it."""
+
+    def __init__(self, sha: hashlib._Hash) -> None:
+        self._sha = sha
+        self._todo: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+        self._done = threading.Semaphore(0)
+        self._thread = threading.Thread(target=self._run, name="modelfiles-hash", daemon=True)
+        self._thread.start()
+
+    def begin(self, view: memoryview) -> None:
+        self._todo.put(view)
+
+    def wait(self) -> None:
+        self._done.acquire()
+
+    def close(self) -> None:
+        self._todo.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (view := self._todo.get()) is not None:
+            try:
+                self._sha.update(view)  # releases the GIL: runs beside the writer's pwrite
+            finally:
+                self._done.release()
+
+
 @dataclass
 class _Item:
     view: memoryview
@@ -64,6 +93,7 @@ class WriteHasher:
         self._failed = False
         self._error: OSError | None = None
         self._sha = hashlib.sha256()
+        self._hash_thread: _HashThread | None = None
         self._catch_buffer: bytearray | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="modelfiles-writer", daemon=True)
@@ -115,6 +145,13 @@ class WriteHasher:
 
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._hash_thread is not None:
+                self._hash_thread.close()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while (
@@ -158,6 +195,12 @@ class WriteHasher:
 
     def _write(self, item: _Item) -> None:
         view, offset, count = item.view[: item.count], item.offset, item.count
+        hashing: _HashThread | None = None
+        if offset == self.hashed:  # the buffer continues the hashed prefix
+            if self._hash_thread is None:
+                self._hash_thread = _HashThread(self._sha)
+            hashing = self._hash_thread
+            hashing.begin(view)  # hashed from memory while it is written
         done = 0
         try:
             if self.direct_fd is not None and offset % DIRECT_ALIGN == 0:
@@ -165,12 +208,14 @@ class WriteHasher:
             while done < count:
                 done += os.pwrite(self.fd, view[done:], offset + done)
         except OSError as exc:
+            if hashing is not None:
+                hashing.wait()
             if done:
                 self._set_prefix(self._record(offset, offset + done))
-            self._fail(exc)
+            self._fail(exc)  # the digest is never asked for after a failure
             return
-        if offset == self.hashed:
-            self._sha.update(view)  # from memory: the buffer continues the hashed prefix
+        if hashing is not None:
+            hashing.wait()
             self.hashed += count
         self._set_prefix(self._record(offset, offset + count))
 
