@@ -7,7 +7,8 @@ engine in-process (``standalone.download_url``, the CLI's defaults), our engine 
 it (``jupyter modelfiles download --standalone URL -o OUT --sha256 X``, start-up included)
 and through a running Jupyter server's API (``POST v1/downloads``). Each row: wall time,
 time relative to curl + openssl, peak RSS (the process tree's, sampled; the server's for the
-API row) and CPU-seconds per GiB (the child's rusage, its children included).
+API row) and CPU-seconds per GiB (the child's rusage, its children included). Before each
+contestant the page cache is flushed (``sync``) so the last one's writeback does not slow it.
 
 Then "where splitting pays": the same file from an nginx location limited to 50 MiB/s per
 connection (``limit_rate 50m``), our engine with 1 and 4 connections and with its default
@@ -230,6 +231,7 @@ def run_rounds(
     results: dict[str, list[Run]] = {name: [] for name in contestants}
     for number in range(1, rounds + 1):
         for name, contestant in contestants.items():
+            os.sync()  # the last contestant's writeback does not slow this one
             run = contestant(url, out, expected)
             results[name].append(run)
             flag = "" if run.ok else "  (NOT OK)"
