@@ -314,3 +314,26 @@ def test_kill_during_upload_leaves_nothing_visible(tmp_path: Path) -> None:
         assert [p for p in (server.root / "files").rglob("*") if p.is_file()] == []
     finally:
         server.stop()
+
+
+
+async def test_a_large_refused_slice_is_answered_while_its_body_is_still_coming(
+    api: Any, token: str, jp_http_port: int, jp_base_url: str, modelfiles_root: Path
+) -> None:
+    """A slice refused before its body arrives (here: it overlaps bytes already received) is
+    answered at once and the rest of its body is read and dropped, so a client still sending
+    (a browser's XHR of a large slice) reads the 409 and its JSON error, not a reset."""
+    data = os.urandom(8 * MIB)
+    uid = body(await create(api, len(data)))["id"]
+    assert (await put(api, uid, 0, data[:MIB])).code == 200
+    connection = await raw_slice(jp_http_port, jp_base_url, token, uid, len(data), data[:MIB])
+    await asyncio.sleep(0.3)  # the answer is out; a closed connection would reset from here
+    for start in range(MIB, len(data), MIB):
+        await connection.send(data[start : start + MIB])
+    status, _, content = await connection.response()
+    assert status == 409 and b"overlaps" in content
+    connection.close()
+    assert (await put(api, uid, MIB, data[MIB:])).code == 200  # nothing was lost meanwhile
+    record = body(await api("POST", f"v1/uploads/{uid}/complete"))
+    assert record["sha256"] == hashlib.sha256(data).hexdigest()
+    assert partials(modelfiles_root) == []

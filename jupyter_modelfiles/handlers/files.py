@@ -33,6 +33,7 @@ from ..files.models import PURPOSES, FileRecord, ListQuery, purposes_payload
 from ..files.names import is_valid_id
 from ..files.upload import MultipartUpload
 from .base import ModelFilesHandler, path_id
+from .lingering import LingeringRefusal
 
 FLUSH_BYTES = 1 << 20
 MULTIPART_SLACK = 1 << 20
@@ -40,7 +41,6 @@ SMALL_BODY = 1 << 20
 READ_CHUNK = 1 << 20
 UPLOAD_READ_BYTES = 1 << 20
 UNBOUNDED = 1 << 62
-DRAIN_BYTES = 64 << 20  # read and drop at most this much of a refused body before closing
 UPLOAD_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelfiles-upload")
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -61,7 +61,7 @@ def read_larger(connection: HTTP1Connection) -> None:
 
 
 @web.stream_request_body
-class FilesHandler(ModelFilesHandler):
+class FilesHandler(LingeringRefusal):
     """``POST v1/files`` (streamed multipart upload) and ``GET v1/files`` (list).
 
     An upload refused while its body is still arriving (too large, not multipart, malformed)
@@ -74,13 +74,8 @@ class FilesHandler(ModelFilesHandler):
     _buffer: list[bytes]  # received chunks not yet handed to the writer, joined once
     _buffered = 0
     _inflight: asyncio.Future[None] | None = None
-    _received = 0
     _limit = 0
     _aborted = False
-    _draining = False
-    _answered = False
-    _drained = 0
-    _declared: int | None = None
     _idle_timer: asyncio.TimerHandle | None = None
     _idle_timeout = 0.0
     _last_data = 0.0
@@ -133,53 +128,14 @@ class FilesHandler(ModelFilesHandler):
             else:
                 raise
 
-    @property
-    def _body_complete(self) -> bool:
-        """Whether Tornado has read the whole request body (it resolves this future then)."""
-        future = getattr(self.request, "_body_future", None)
-        return future is not None and future.done()
+    def _answer_early(self, error: BaseException) -> None:
+        self._aborted = True  # nothing more of this body is stored
+        super()._answer_early(error)
 
     def _refuse_after_body(self, error: Exception) -> None:
         """Answer ``error`` from post(), once the small body is read: the connection stays open."""
         self._refusal = error
         self._watch_idle()
-
-    # -- answering before the body has ended -------------------------------------------------
-    def _may_linger(self) -> bool:
-        """Whether a refusal from prepare() can be answered now and the body read after it
-        (not when the client waits for ``100 Continue``: it sends no body after an answer)."""
-        return self.request.headers.get("Expect", "").lower() != "100-continue"
-
-    def _answer_early(self, error: BaseException) -> None:
-        """Send the error now; finish (and keep or close the connection) once the body ends."""
-        self._aborted = True
-        self._draining = not self._body_complete
-        if not self._finished:
-            self.send_error(getattr(error, "status", 500), exc_info=(type(error), error, None))
-
-    def finish(self, chunk: Any = None) -> Any:
-        if not self._draining:
-            return super().finish(chunk)
-        if not self._answered:  # the error response, flushed while the body still arrives
-            self._answered = True
-            if chunk is not None:
-                self.write(chunk)
-            self.set_header("Content-Length", str(sum(map(len, self._write_buffer))))
-            return self.flush()
-        return None  # send_error() calls finish() again: the real one is in _end_drain()
-
-    def _will_close(self) -> bool:
-        """Whether the connection ends with this early answer (the body is not all read)."""
-        if not self._draining:
-            return True
-        rest = None if self._declared is None else self._declared - self._received
-        return rest is not None and rest > DRAIN_BYTES
-
-    def _end_drain(self) -> None:
-        """The refused body has ended (or is given up on): finish the response."""
-        self._draining = False
-        if not self._finished:
-            super().finish()  # Tornado closes the connection if the body was not all read
 
     # -- the idle-body timeout ---------------------------------------------------------------
     def _watch_idle(self) -> None:
@@ -226,10 +182,7 @@ class FilesHandler(ModelFilesHandler):
         body arrives in tens of thousands of chunks: most of them cost no coroutine)."""
         if self._idle_timer is not None:
             self._last_data = asyncio.get_running_loop().time()
-        if self._draining:
-            self._drained += len(chunk)
-            if self._drained > DRAIN_BYTES:
-                self._end_drain()
+        if self._drop(chunk):
             return None
         if self._upload is None or self._aborted or self._finished:
             return None
@@ -293,13 +246,6 @@ class FilesHandler(ModelFilesHandler):
                 pass
             self._inflight = None
         await asyncio.get_running_loop().run_in_executor(UPLOAD_THREADS, upload.discard)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if self.request.method == "POST" and not self._body_complete and self._will_close():
-            # Answered before the body was read, and it will not all be read: the connection
-            # is closed after this response, so a keep-alive client must be told.
-            self.set_header("Connection", "close")
-        super().write_error(status_code, **kwargs)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()

@@ -19,6 +19,7 @@ from ..errors import InvalidRequest, ModelFilesError
 from ..files.sliced import SliceWriter
 from .base import ModelFilesHandler, path_id
 from .files import FLUSH_BYTES, SMALL_BODY, UPLOAD_THREADS, read_larger
+from .lingering import LingeringRefusal
 
 _CLEANUPS: set[asyncio.Future[None]] = set()
 _FIELDS = ("purpose", "sample_type", "expiry", "visibility")
@@ -72,11 +73,13 @@ class UploadCompleteHandler(ModelFilesHandler):
 
 
 @web.stream_request_body
-class UploadSliceHandler(ModelFilesHandler):
+class UploadSliceHandler(LingeringRefusal):
     """``PUT v1/uploads/{upload_id}/slices?offset=N``: a raw body written at ``offset``.
 
     The body streams in before ``put()`` runs, so authentication, authorization and the
-    checks of the slice (offset, length, overlaps) happen in ``prepare()``.
+    checks of the slice (offset, length, overlaps) happen in ``prepare()``. A slice refused
+    there after authentication is answered at once and the rest of its body dropped as it
+    arrives (a small one is read first), so the client reads the error, not a reset.
     """
 
     _writer: SliceWriter | None = None
@@ -97,11 +100,18 @@ class UploadSliceHandler(ModelFilesHandler):
                 return
             await self._begin(declared)
         except (web.HTTPError, ModelFilesError) as refusal:
-            if self.request.method != "PUT" or not small:
-                raise  # answered now; the connection closes with the body unread
-            # Let a small body arrive (and be dropped) so the client reads the answer
-            # from put() instead of a connection reset while it is still sending.
-            self._refusal = refusal
+            if self.request.method != "PUT":
+                raise
+            if small:
+                # Let a small body arrive (and be dropped) so the client reads the answer
+                # from put() instead of a connection reset while it is still sending.
+                self._refusal = refusal
+            elif isinstance(refusal, ModelFilesError) and self._may_linger():
+                self._declared = int(declared) if declared.isdigit() else None
+                self._answer_early(refusal)  # the rest of the body is read and dropped
+                self._watch_idle()
+            else:
+                raise  # not authenticated, or waiting for 100 Continue: closed unread
 
     async def _begin(self, declared: str) -> None:
         """Authorize, check the slice against the upload and reserve its bytes."""
@@ -138,12 +148,15 @@ class UploadSliceHandler(ModelFilesHandler):
 
     def _check_idle(self, timeout: float) -> None:
         self._idle_timer = None
-        if self._writer is None or self._finished:
+        if (self._writer is None and not self._draining) or self._finished:
             return
         loop = asyncio.get_running_loop()
         quiet = loop.time() - self._last_data
         if quiet < timeout:
             self._idle_timer = loop.call_later(timeout - quiet, self._check_idle, timeout)
+            return
+        if self._draining:
+            self._end_drain()  # a refused body that stopped coming: answered, now closed
             return
         # Drop the connection: the slice ends with what arrived (on_connection_close).
         self.request.connection.close()  # type: ignore[union-attr]
@@ -155,10 +168,13 @@ class UploadSliceHandler(ModelFilesHandler):
         super().on_finish()
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self._writer is None or self._failed is not None:
-            return None
         if self._idle_timer is not None:
             self._last_data = asyncio.get_running_loop().time()
+        if self._drop(chunk):
+            return None
+        self._received += len(chunk)
+        if self._writer is None or self._failed is not None:
+            return None
         self._buffer.append(chunk)
         self._buffered += len(chunk)
         if self._buffered >= FLUSH_BYTES:
@@ -211,6 +227,9 @@ class UploadSliceHandler(ModelFilesHandler):
     @web.authenticated
     @authorized
     async def put(self, upload_id: str) -> None:
+        if self._draining:  # answered while the body arrived; now it has all been read
+            self._end_drain()
+            return
         if self._refusal is not None:
             raise self._refusal
         writer = self._writer
