@@ -6,6 +6,8 @@
 // costs it more CPU a byte); PARALLEL slices at a time when a file is cut.
 const SLICE_BYTES = 0;
 const PARALLEL = 2;
+// Waits (ms) before the attempts after a network failure of a slice.
+const RETRY_DELAYS = [1000, 2000, 4000, 8000, 16000];
 
 function pageConfig() {
   const el = document.getElementById("jupyter-config-data");
@@ -67,27 +69,54 @@ function slicedUpload(root, token, file, purpose, onProgress) {
   const handle = { cancelled: false, abort: null };
   let uploadId = null;
   const report = () => { let sum = 0; loaded.forEach((v) => { sum += v; }); onProgress(sum, file.size); };
-  const sendSlice = (id, start, end) => new Promise((resolve, reject) => {
+  // One request for bytes [from, end) of the slice that starts at `start`.
+  const sendPart = (id, start, from, end) => new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     inflight.add(xhr);
-    xhr.open("PUT", root + "uploads/" + encodeURIComponent(id) + "/slices?offset=" + start);
+    xhr.open("PUT", root + "uploads/" + encodeURIComponent(id) + "/slices?offset=" + from);
     xhr.withCredentials = true;
     for (const [k, v] of Object.entries(authHeaders(token))) xhr.setRequestHeader(k, v);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
-    xhr.upload.onprogress = (e) => { loaded.set(start, e.loaded); report(); };
+    xhr.upload.onprogress = (e) => { loaded.set(start, from - start + e.loaded); report(); };
     xhr.onload = () => {
       inflight.delete(xhr);
       if (xhr.status >= 200 && xhr.status < 300) { loaded.set(start, end - start); report(); resolve(); return; }
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
       const msg = (body && body.error && body.error.message) || xhr.statusText || "upload failed";
-      reject(new Error(msg + " (HTTP " + xhr.status + ")"));
+      const err = new Error(msg + " (HTTP " + xhr.status + ")");
+      err.status = xhr.status;
+      reject(err);
     };
-    xhr.onerror = () => { inflight.delete(xhr); reject(new Error("network error")); };
+    xhr.onerror = () => { inflight.delete(xhr); const e = new Error("network error"); e.status = 0; reject(e); };
     xhr.onabort = () => { inflight.delete(xhr); const e = new Error("cancelled"); e.cancelled = true; reject(e); };
     // The whole File goes as it is: the browser then reads it from disk itself.
-    xhr.send(start === 0 && end === file.size ? file : file.slice(start, end));
+    xhr.send(from === 0 && end === file.size ? file : file.slice(from, end));
   });
+  // A slice, resumed where the server's bytes end after a network failure (the server keeps
+  // what arrived), after 1, 2, 4, 8 and 16 s; a 409 then means the broken request is still
+  // open there: wait again.
+  const sendSlice = async (id, start, end) => {
+    let from = start;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0) {
+          const state = await jsonCall("GET", root + "uploads/" + encodeURIComponent(id), token);
+          from = start;
+          for (const [a, b] of state.received) if (a <= start && start < b) from = Math.min(b, end);
+          if (from >= end) { loaded.set(start, end - start); report(); return; }
+        }
+        await sendPart(id, start, from, end);
+        return;
+      } catch (err) {
+        const status = err.status === undefined ? 0 : err.status;  // fetch's own failure: 0
+        const retryable = !err.cancelled && (status === 0 || (attempt > 0 && status === 409));
+        if (handle.cancelled || !retryable || attempt >= RETRY_DELAYS.length) throw err;
+      }
+      await new Promise((wake) => setTimeout(wake, RETRY_DELAYS[attempt]));
+      if (handle.cancelled) { const e = new Error("cancelled"); e.cancelled = true; throw e; }
+    }
+  };
   const run = async () => {
     const created = await jsonCall("POST", root + "uploads", token, {
       filename: file.name, bytes: file.size, purpose, mime_type: file.type || undefined,

@@ -195,3 +195,20 @@ export function sliceSpans(size: number, sliceBytes: number): SliceSpan[] {
   }
   return spans;
 }
+
+/**
+ * Where a slice [start, end) resumes after its request broke: the end of the bytes the server
+ * kept from `start` on (`received` of `GET v1/uploads/{id}`, sorted `[begin, end)` pairs; a
+ * slice is written in order, so what arrived is one run from `start`). `end`: nothing is missing.
+ */
+export function resumeOffset(received: Array<[number, number]>, start: number, end: number): number {
+  for (const [begin, stop] of received) {
+    if (begin <= start && start < stop) {
+      return Math.min(stop, end);
+    }
+  }
+  return start;
+}
+
+/** Waits before the attempts after a network failure of a slice (milliseconds). */
+export const SLICE_RETRY_DELAYS = [1000, 2000, 4000, 8000, 16000];

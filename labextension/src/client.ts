@@ -4,7 +4,17 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { ApiRequest, errorMessage, eventsUrl, joinUrl, routes, sliceSpans, uploadHeaders } from './api';
+import {
+  ApiRequest,
+  SLICE_RETRY_DELAYS,
+  errorMessage,
+  eventsUrl,
+  joinUrl,
+  resumeOffset,
+  routes,
+  sliceSpans,
+  uploadHeaders
+} from './api';
 import { throttledProgress } from './progress';
 
 /** An API error with the server's plain-language message. */
@@ -67,8 +77,10 @@ export class ModelFilesClient {
   /**
    * Upload `file` as a sliced upload (`POST v1/uploads`, `PUT .../slices?offset=`, `POST
    * .../complete`): raw bodies the browser reads from disk as it sends (never into page
-   * memory), `parallel` slices at a time, progress at most 5 times a second. Cancelling aborts
-   * the slices in flight and cancels the upload on the server (its partial file is deleted).
+   * memory), `parallel` slices at a time, progress at most 5 times a second. A slice whose
+   * request breaks (a network error) resumes where the server's bytes end, after 1, 2, 4, 8
+   * and 16 s. Cancelling aborts the slices in flight and cancels the upload on the server (its
+   * partial file is deleted).
    */
   upload(
     file: File,
@@ -86,18 +98,19 @@ export class ModelFilesClient {
       loaded.forEach(value => (sum += value));
       progress(sum, file.size);
     };
-    const sendSlice = (id: string, start: number, end: number): Promise<void> =>
+    // One request for bytes [from, end) of the slice that starts at `start`.
+    const sendPart = (id: string, start: number, from: number, end: number): Promise<void> =>
       new Promise<void>((resolve, reject) => {
         const xhr = new XMLHttpRequest();
         inflight.add(xhr);
-        xhr.open('PUT', this.url(routes.uploadSlice(id, start)));
+        xhr.open('PUT', this.url(routes.uploadSlice(id, from)));
         const headers = uploadHeaders(this.settings.token, typeof document !== 'undefined' ? document.cookie : '');
         for (const [name, value] of Object.entries(headers)) {
           xhr.setRequestHeader(name, value);
         }
         xhr.setRequestHeader('Content-Type', 'application/octet-stream');
         xhr.upload.onprogress = ev => {
-          loaded.set(start, ev.loaded);
+          loaded.set(start, from - start + ev.loaded);
           report();
         };
         xhr.onload = () => {
@@ -119,8 +132,40 @@ export class ModelFilesClient {
           reject(new ApiError(0, 'upload cancelled'));
         };
         // The whole File goes as it is: the browser then reads it from disk itself.
-        xhr.send(start === 0 && end === file.size ? file : file.slice(start, end));
+        xhr.send(from === 0 && end === file.size ? file : file.slice(from, end));
       });
+    // A slice, resumed where the server's bytes end after a network failure (the server keeps
+    // what arrived); a 409 then means the broken request is still open there: wait again.
+    const sendSlice = async (id: string, start: number, end: number): Promise<void> => {
+      let from = start;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (attempt > 0) {
+            const state = await this.request<{ received: Array<[number, number]> }>({
+              method: 'GET',
+              path: routes.uploadItem(id)
+            });
+            from = resumeOffset(state.received, start, end);
+            if (from >= end) {
+              loaded.set(start, end - start);
+              report();
+              return;
+            }
+          }
+          await sendPart(id, start, from, end);
+          return;
+        } catch (err) {
+          const retryable = err instanceof ApiError && (err.status === 0 || (attempt > 0 && err.status === 409));
+          if (cancelled || !retryable || attempt >= SLICE_RETRY_DELAYS.length) {
+            throw err;
+          }
+        }
+        await new Promise(wake => setTimeout(wake, SLICE_RETRY_DELAYS[attempt]));
+        if (cancelled) {
+          throw new ApiError(0, 'upload cancelled');
+        }
+      }
+    };
     const run = async (): Promise<unknown> => {
       const created = await this.request<{ id: string }>({
         method: 'POST',

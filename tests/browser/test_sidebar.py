@@ -134,6 +134,43 @@ def test_files_uploaded_elsewhere_appear_live(page: Any, lab: LabProcess) -> Non
     row.wait_for(state="detached", timeout=10_000)
 
 
+def test_an_upload_whose_slice_breaks_is_resumed(
+    page: Any, lab: LabProcess, tmp_path: Path
+) -> None:
+    """A network failure of a slice's request (here: the page's first slice request reset
+    before it reached the server) is retried after asking the server what it kept; the file
+    arrives whole, the row ends "done"."""
+    panel = open_panel(page)
+    panel.locator(".jp-ModelFiles-conn-open").wait_for()
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    source = tmp_path / "resumed.bin"
+    source.write_bytes(data)
+    slices: list[str] = []
+
+    def flaky(route: Any) -> None:
+        slices.append(route.request.url)
+        if len(slices) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    pattern = re.compile(r".*/modelfiles/v1/uploads/[^/?]+/slices\?.*")
+    page.route(pattern, flaky)
+    try:
+        with page.expect_file_chooser() as chooser:
+            panel.get_by_role("button", name="Upload files").click()
+        chooser.value.set_files(str(source))
+        panel.locator('.jp-ModelFiles-upload[data-status="done"]', has_text="resumed.bin").wait_for(
+            timeout=30_000
+        )
+    finally:
+        page.unroute(pattern)
+    assert len(slices) == 2 and all("offset=0" in url for url in slices)
+    stored = _listed(lab)["resumed.bin"]
+    assert stored["bytes"] == len(data)
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_upload_button_signed_url_and_themes(page: Any, lab: LabProcess, tmp_path: Path) -> None:
     panel = open_panel(page)
     panel.locator(".jp-ModelFiles-conn-open").wait_for()

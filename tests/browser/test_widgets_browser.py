@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,41 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert json.loads(marker.read_text())["id"] == stored["id"]
+
+    # A slice whose request breaks (the first slice request is reset before it reaches the
+    # server) is retried after asking the server what it kept: the file arrives whole.
+    resumed = tmp_path / "resumed.bin"
+    resumed_data = os.urandom(3 * MiB + 5)
+    resumed.write_bytes(resumed_data)
+    slices: list[str] = []
+
+    def flaky(route: Any) -> None:
+        slices.append(route.request.url)
+        if len(slices) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    pattern = re.compile(r".*/modelfiles/v1/uploads/[^/?]+/slices\?.*")
+    page.route(pattern, flaky)
+    control.locator(".modelfiles-upload-input").set_input_files(str(resumed))
+    control.locator(".modelfiles-upload-start").click()
+    page.wait_for_function(
+        "() => document.querySelector('.modelfiles-upload').dataset.status === 'uploading'",
+        timeout=10_000,
+    )
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.modelfiles-upload').dataset.status;"
+        " return s === 'done' || s === 'error'; }",
+        timeout=60_000,
+    )
+    page.unroute(pattern)
+    label = control.locator(".modelfiles-upload-label").inner_text()
+    assert control.get_attribute("data-status") == "done", label
+    assert len(slices) == 2 and all("offset=0" in url for url in slices)
+    stored = {f["filename"]: f for f in widget_lab.files()}["resumed.bin"]
+    assert stored["sha256"] == hashlib.sha256(resumed_data).hexdigest()
+    control.locator(".modelfiles-upload-input").set_input_files(str(big))
 
     # Cancel: Chromium's throttling keeps the upload going long enough to press it; the
     # control reads "cancelled" and the server deletes the partial file of the sliced upload.

@@ -5,6 +5,7 @@ import {
   joinUrl,
   requests,
   routes,
+  resumeOffset,
   sliceSpans,
   uploadHeaders,
   validSha256,
@@ -157,5 +158,33 @@ describe('sliced uploads', () => {
     expect(routes.uploadSlice('upload-a/b', 1048576)).toBe('modelfiles/v1/uploads/upload-a%2Fb/slices?offset=1048576');
     expect(routes.uploadComplete('u1')).toBe('modelfiles/v1/uploads/u1/complete');
     expect(routes.uploads()).toBe('modelfiles/v1/uploads');
+  });
+});
+
+describe('resumeOffset', () => {
+  it('resumes a broken slice where the bytes kept from its start end', () => {
+    expect(resumeOffset([], 0, 100)).toBe(0);
+    expect(resumeOffset([[0, 40]], 0, 100)).toBe(40);
+    expect(
+      resumeOffset(
+        [
+          [0, 10],
+          [50, 70]
+        ],
+        50,
+        100
+      )
+    ).toBe(70);
+    expect(
+      resumeOffset(
+        [
+          [0, 10],
+          [50, 70]
+        ],
+        20,
+        50
+      )
+    ).toBe(20); // nothing of it arrived
+    expect(resumeOffset([[0, 200]], 50, 100)).toBe(100); // all there: nothing to send
   });
 });
