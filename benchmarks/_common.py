@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.jupyter_process import JupyterServerProcess
 
-__all__ = ["JupyterServerProcess", "PeakRss", "mib", "percentile"]
+__all__ = ["JupyterServerProcess", "PeakRss", "cpu_seconds", "mib", "percentile"]
 
 
 class PeakRss:
@@ -62,3 +62,15 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds of ``processes`` so far (those gone count 0)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total

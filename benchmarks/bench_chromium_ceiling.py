@@ -31,13 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _common  # noqa: F401  (puts the checkout on sys.path)
 import psutil
 import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
 import tornado.websocket
+from _common import cpu_seconds  # (also puts the checkout on sys.path)
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -119,17 +119,6 @@ def serve(port: list[int], ready: threading.Event) -> None:
     tornado.ioloop.IOLoop.current().start()
 
 
-def cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def chromium_processes() -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -182,7 +171,7 @@ def main() -> None:
                 }
                 for round_ in range(args.rounds):
                     for name, script in contestants.items():
-                        client_before, server_before = cpu(chromium), cpu([me])
+                        client_before, server_before = cpu_seconds(chromium), cpu_seconds([me])
                         began = time.perf_counter()
                         if script is None:
                             subprocess.run(
@@ -206,8 +195,8 @@ def main() -> None:
                         results.setdefault(name, []).append(
                             (
                                 seconds,
-                                cpu(chromium) - client_before,
-                                cpu([me]) - server_before,
+                                cpu_seconds(chromium) - client_before,
+                                cpu_seconds([me]) - server_before,
                             )
                         )
                         print(f"  round {round_ + 1}: {name}: {seconds:.2f} s", flush=True)

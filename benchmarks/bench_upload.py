@@ -38,7 +38,7 @@ from typing import Any
 
 import nbformat
 import psutil
-from _common import PeakRss, mib
+from _common import PeakRss, cpu_seconds, mib
 
 from jupyter_modelfiles.client import ModelFilesClient
 from tests.browser.conftest import (
@@ -67,17 +67,6 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
 class CpuMeter:
     """CPU seconds of the server (the lab and its kernel) and of the client side: this process,
     its reaped children (curl) and its other descendants (the Playwright driver, Chromium)."""
@@ -91,7 +80,7 @@ class CpuMeter:
         pids = {process.pid for process in servers}
         clients = [self.me, *(p for p in self.me.children(recursive=True) if p.pid not in pids)]
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return _cpu(servers), _cpu(clients) + reaped.ru_utime + reaped.ru_stime
+        return cpu_seconds(servers), cpu_seconds(clients) + reaped.ru_utime + reaped.ru_stime
 
 
 class Bench:

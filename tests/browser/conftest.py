@@ -9,8 +9,10 @@ once with npm (``labextension/``: ``npm ci`` then ``npm run build``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,3 +171,25 @@ def open_panel(page: Any) -> Any:
         tab.click()
     panel.wait_for(state="visible")
     return panel
+
+
+@contextlib.contextmanager
+def first_slice_reset(page: Any) -> Iterator[list[str]]:
+    """While inside: the page's first ``PUT .../slices`` request is reset before it reaches the
+    server (a network failure as the browser sees it), the others go through. Yields the URLs
+    of the slice requests seen."""
+    seen: list[str] = []
+    pattern = re.compile(r".*/modelfiles/v1/uploads/[^/?]+/slices\?.*")
+
+    def flaky(route: Any) -> None:
+        seen.append(route.request.url)
+        if len(seen) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(pattern, flaky)
+    try:
+        yield seen
+    finally:
+        page.unroute(pattern)

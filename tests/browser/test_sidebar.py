@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ..origin import running_origin
-from .conftest import LabProcess, open_panel, screenshot_path
+from .conftest import LabProcess, first_slice_reset, open_panel, screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -145,26 +145,13 @@ def test_an_upload_whose_slice_breaks_is_resumed(
     data = os.urandom(3 * 1024 * 1024 + 11)
     source = tmp_path / "resumed.bin"
     source.write_bytes(data)
-    slices: list[str] = []
-
-    def flaky(route: Any) -> None:
-        slices.append(route.request.url)
-        if len(slices) == 1:
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    pattern = re.compile(r".*/modelfiles/v1/uploads/[^/?]+/slices\?.*")
-    page.route(pattern, flaky)
-    try:
+    with first_slice_reset(page) as slices:
         with page.expect_file_chooser() as chooser:
             panel.get_by_role("button", name="Upload files").click()
         chooser.value.set_files(str(source))
         panel.locator('.jp-ModelFiles-upload[data-status="done"]', has_text="resumed.bin").wait_for(
             timeout=30_000
         )
-    finally:
-        page.unroute(pattern)
     assert len(slices) == 2 and all("offset=0" in url for url in slices)
     stored = _listed(lab)["resumed.bin"]
     assert stored["bytes"] == len(data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import nbformat
 import pytest
 
 from ..origin import Origin, running_origin
-from .conftest import LabProcess, _ensure_built, run_notebook
+from .conftest import LabProcess, _ensure_built, first_slice_reset, run_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -79,6 +78,16 @@ def _notebook(path: Path, download_url: str) -> None:
     nbformat.write(notebook, path)
 
 
+def _upload_reaches(page: Any, statuses: list[str], timeout: float) -> None:
+    """Wait until the first upload control's ``data-status`` is one of ``statuses``."""
+    page.wait_for_function(
+        "(statuses) => { const el = document.querySelector('.modelfiles-upload');"
+        " return el !== null && statuses.includes(el.dataset.status); }",
+        arg=statuses,
+        timeout=timeout * 1000,
+    )
+
+
 def _run_notebook(context: Any, lab: LabProcess, name: str) -> tuple[Any, list[str]]:
     """Open the notebook ``name`` of ``lab`` in a new page and run all its cells."""
     page = context.new_page()
@@ -115,16 +124,8 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     control.wait_for(timeout=30_000)
     control.locator(".modelfiles-upload-input").set_input_files(str(big))
     control.locator(".modelfiles-upload-start").click()
-    page.wait_for_function(
-        "() => { const el = document.querySelector('.modelfiles-upload');"
-        " return el && el.dataset.status === 'uploading'; }",
-        timeout=10_000,
-    )
-    page.wait_for_function(
-        "() => { const el = document.querySelector('.modelfiles-upload');"
-        " return el && (el.dataset.status === 'done' || el.dataset.status === 'error'); }",
-        timeout=180_000,
-    )
+    _upload_reaches(page, ["uploading"], timeout=10)
+    _upload_reaches(page, ["done", "error"], timeout=180)
     label = control.locator(".modelfiles-upload-label").inner_text()
     assert control.get_attribute("data-status") == "done", label
     assert control.locator(".modelfiles-upload-bar").evaluate("el => el.value") == 100
@@ -146,29 +147,11 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
     resumed = tmp_path / "resumed.bin"
     resumed_data = os.urandom(3 * MiB + 5)
     resumed.write_bytes(resumed_data)
-    slices: list[str] = []
-
-    def flaky(route: Any) -> None:
-        slices.append(route.request.url)
-        if len(slices) == 1:
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    pattern = re.compile(r".*/modelfiles/v1/uploads/[^/?]+/slices\?.*")
-    page.route(pattern, flaky)
-    control.locator(".modelfiles-upload-input").set_input_files(str(resumed))
-    control.locator(".modelfiles-upload-start").click()
-    page.wait_for_function(
-        "() => document.querySelector('.modelfiles-upload').dataset.status === 'uploading'",
-        timeout=10_000,
-    )
-    page.wait_for_function(
-        "() => { const s = document.querySelector('.modelfiles-upload').dataset.status;"
-        " return s === 'done' || s === 'error'; }",
-        timeout=60_000,
-    )
-    page.unroute(pattern)
+    with first_slice_reset(page) as slices:
+        control.locator(".modelfiles-upload-input").set_input_files(str(resumed))
+        control.locator(".modelfiles-upload-start").click()
+        _upload_reaches(page, ["uploading"], timeout=10)
+        _upload_reaches(page, ["done", "error"], timeout=60)
     label = control.locator(".modelfiles-upload-label").inner_text()
     assert control.get_attribute("data-status") == "done", label
     assert len(slices) == 2 and all("offset=0" in url for url in slices)
@@ -191,10 +174,7 @@ def test_upload_control_sends_200_mib_from_the_browser_and_the_bar_turns_green(
         time.sleep(0.05)
     assert list(tmp_dir.iterdir()), "the sliced upload made no partial file"
     control.locator(".modelfiles-upload-cancel").click()
-    page.wait_for_function(
-        "() => document.querySelector('.modelfiles-upload').dataset.status === 'cancelled'",
-        timeout=10_000,
-    )
+    _upload_reaches(page, ["cancelled"], timeout=10)
     assert control.locator(".modelfiles-upload-label").inner_text() == "cancelled"
     deadline = time.monotonic() + 10
     while list(tmp_dir.iterdir()) and time.monotonic() < deadline:
