@@ -316,7 +316,6 @@ def test_kill_during_upload_leaves_nothing_visible(tmp_path: Path) -> None:
         server.stop()
 
 
-
 async def test_a_large_refused_slice_is_answered_while_its_body_is_still_coming(
     api: Any, token: str, jp_http_port: int, jp_base_url: str, modelfiles_root: Path
 ) -> None:
