@@ -20,6 +20,7 @@ class LingeringRefusal(ModelFilesHandler):
     body's chunks in ``data_received`` and :meth:`_end_drain` when it has ended (from the
     method's handler) or is given up on (the idle timeout)."""
 
+    _body_method = "POST"  # the method whose body streams in (other methods are not refused early)
     _draining = False
     _answered = False
     _drained = 0
@@ -77,7 +78,11 @@ class LingeringRefusal(ModelFilesHandler):
             super().finish()  # Tornado closes the connection if the body was not all read
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if not self._body_complete and self._will_close():
+        if (
+            self.request.method == self._body_method
+            and not self._body_complete
+            and self._will_close()
+        ):
             # Answered before the body was read, and it will not all be read: the connection
             # is closed after this response, so a keep-alive client must be told.
             self.set_header("Connection", "close")

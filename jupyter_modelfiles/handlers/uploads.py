@@ -82,6 +82,7 @@ class UploadSliceHandler(LingeringRefusal):
     arrives (a small one is read first), so the client reads the error, not a reset.
     """
 
+    _body_method = "PUT"
     _writer: SliceWriter | None = None
     _buffer: list[bytes]
     _buffered = 0
@@ -172,7 +173,6 @@ class UploadSliceHandler(LingeringRefusal):
             self._last_data = asyncio.get_running_loop().time()
         if self._drop(chunk):
             return None
-        self._received += len(chunk)
         if self._writer is None or self._failed is not None:
             return None
         self._buffer.append(chunk)
