@@ -3,8 +3,9 @@
 Talks to a running Jupyter server (found like the kernel client does, or ``--url/--token``);
 ``download --standalone`` runs the download engine in this process instead. The verbs are
 :mod:`jupyter_modelfiles.commands`; this face prints their text (or JSON with ``--json``),
-draws tqdm bars for transfers and follows downloads to their end. Exit status: 0 ok, 1 the
-server refused, 2 bad usage, 3 a download failed or was cancelled, 130 interrupted.
+draws progress bars (:mod:`.terminal_bars`) for transfers and follows downloads to their
+end. Exit status: 0 ok, 1 the server refused, 2 bad usage, 3 a download failed or was
+cancelled, 130 interrupted.
 
 Importing this module never imports ipywidgets (the command line has no widgets).
 """
@@ -18,9 +19,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .commands import BAR_OPTIONS, VERBS, Outcome, add_verb_parsers, jobs_text
+from .commands import VERBS, Outcome, add_verb_parsers, jobs_text
 from .errors import ModelFilesError, UsageProblem
 from .formatting import job_label
+from .terminal_bars import TerminalBars
 
 if TYPE_CHECKING:  # httpx is imported only by verbs that talk to a server (not --standalone)
     from .client import ModelFilesClient
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Terminal:
-    """The terminal :class:`~jupyter_modelfiles.commands.Face`: tqdm bars on stderr."""
+    """The terminal :class:`~jupyter_modelfiles.commands.Face`: progress bars on stderr."""
 
     def __init__(self, url: str | None, token: str | None, *, quiet: bool = False):
         self._url = url
@@ -62,9 +64,7 @@ class Terminal:
         return self._quiet
 
     def progress_bar(self, total: int | None, desc: str) -> Any:
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=desc, disable=self._quiet, **BAR_OPTIONS)
+        return TerminalBars(disable=self._quiet).bar(total, desc)
 
     def show_downloads(self, jobs: list[dict[str, Any]], wait: bool | None) -> Outcome:
         """Follow the jobs with a bar each (unless ``--no-wait``); exit 3 if one did not end
@@ -83,22 +83,14 @@ def follow(
     poll: float = 0.2,
     quiet: bool = False,
 ) -> list[dict[str, Any]]:
-    """Show a tqdm bar per job until every job ends; returns the final statuses."""
-    from tqdm import tqdm
-
+    """Show a bar per job until every job ends; returns the final statuses."""
     from .client import TERMINAL_STATUSES
 
     state = {str(job.get("job_id")): job for job in jobs}
+    board = TerminalBars(disable=quiet)
     bars = {
-        job_id: tqdm(
-            total=job.get("total_size_bytes") or None,
-            desc=job_label(job)[:40],
-            position=index,
-            leave=True,
-            disable=quiet,
-            **BAR_OPTIONS,
-        )
-        for index, (job_id, job) in enumerate(state.items())
+        job_id: board.bar(job.get("total_size_bytes") or None, job_label(job)[:40])
+        for job_id, job in state.items()
     }
     try:
         while True:

@@ -36,7 +36,7 @@ __all__ = [
     "verb_parser",
 ]
 
-#: tqdm options of every byte progress bar, in a terminal or a notebook.
+#: tqdm options of the notebook's byte progress bars (the terminal's: :mod:`.terminal_bars`).
 BAR_OPTIONS: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}
 
 
@@ -62,7 +62,7 @@ class Face(Protocol):
         ...
 
     def progress_bar(self, total: int | None, desc: str) -> Any:
-        """A tqdm bar (context manager) for a transfer of ``total`` bytes."""
+        """A bar (context manager with ``total``, ``n``, ``update``) for ``total`` bytes."""
         ...
 
     def show_downloads(self, jobs: list[dict[str, Any]], wait: bool | None) -> Outcome:
@@ -183,7 +183,7 @@ def _short(payload: Any) -> str:
 
 
 def _feed(bar: Any) -> ProgressCallback:
-    """A client ``progress(done, total)`` callback that moves a tqdm bar."""
+    """A client ``progress(done, total)`` callback that moves a progress bar."""
 
     def progress(done: int, total: int | None) -> None:
         if total is not None and bar.total != total:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidRequest, UpstreamError
+from .terminal_bars import TerminalBars
 
 __all__ = ["download_url", "target_for"]
 
@@ -39,9 +40,8 @@ def download_url(
     connections: int | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Download ``url`` to ``output`` with a tqdm bar; returns ``{path, bytes, sha256}``."""
-    from tqdm import tqdm
-
+    """Download ``url`` to ``output`` with a progress bar on stderr (unless ``quiet``);
+    returns ``{path, bytes, sha256}``."""
     from .downloads.engine import (
         DEFAULT_SPLIT_BELOW,
         DownloadError,
@@ -57,7 +57,7 @@ def download_url(
         config.connections = connections  # asked for: split at once
     else:
         config.split_below = DEFAULT_SPLIT_BELOW  # split only where one connection is slow
-    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name[:40], disable=quiet)
+    bar = TerminalBars(disable=quiet).bar(None, dest.name[:40])
     lock = threading.Lock()
 
     def progress(done: int, total: int | None) -> None:
