@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_modelfiles.downloads.pieces import Piece, Scheduler
+from jupyter_modelfiles.downloads.pieces import PIECE_ALIGN, Piece, Scheduler
 
 MiB = 1024 * 1024
 
@@ -46,3 +46,16 @@ def test_release_gives_back_only_what_was_not_fetched() -> None:
     assert scheduler.untaken == [(3 * MiB, 64 * MiB)]
     again = scheduler.take()
     assert again is not None and again.start == 3 * MiB
+
+
+def test_pieces_end_on_block_multiples_so_direct_writes_never_stop() -> None:
+    """Halving the untaken bytes used to end pieces mid-block (a 1 GiB download fell back
+    to the page cache for its last 230 MiB); every cut is now a multiple of PIECE_ALIGN."""
+    size = 1024 * MiB + 12345  # an unaligned file end is still the last piece's end
+    pieces = take_all(Scheduler([(0, size)], min_piece=16 * MiB, max_piece=64 * MiB, sharing=4))
+    assert len({p.end - p.start for p in pieces}) > 3  # sizes did shrink toward the tail
+    assert [p.end % PIECE_ALIGN for p in pieces[:-1]] == [0] * (len(pieces) - 1)
+    assert pieces[-1].end == size
+
+    resumed = Scheduler([(5 * MiB + 100, 300 * MiB)], min_piece=16 * MiB, sharing=4).take()
+    assert resumed is not None and resumed.end % PIECE_ALIGN == 0  # aligned from here on

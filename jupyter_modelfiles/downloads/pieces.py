@@ -9,6 +9,11 @@ from dataclasses import dataclass
 MIN_PIECE = 16 * 1024 * 1024
 #: The largest single range request; the piece size shrinks from here toward MIN_PIECE.
 MAX_PIECE = 64 * 1024 * 1024
+#: Pieces end on multiples of this (where they are larger): a piece's bytes then start and end
+#: on the disk's blocks, so ``O_DIRECT`` can write every buffer of the next piece. Halving the
+#: untaken bytes toward MIN_PIECE would otherwise soon end a piece mid-block, and from there
+#: on every buffer would go through the page cache.
+PIECE_ALIGN = 64 * 1024
 
 
 @dataclass
@@ -68,6 +73,9 @@ class Scheduler:
             size = self.piece_size()
             start, end = self.untaken[0]
             cut = min(end, start + size)
+            aligned = cut - cut % PIECE_ALIGN
+            if cut < end and aligned > start:
+                cut = aligned
             if end - cut < self.min_piece // 2:
                 cut = end  # no sliver left behind for one more request
             if cut < end:
