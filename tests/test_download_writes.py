@@ -97,8 +97,9 @@ def test_disk_downloads_write_aligned_bytes_directly(
 def test_a_lone_fast_connection_moves_to_bigger_buffers(
     on_disk: Path, origin: Origin, fast: bool
 ) -> None:
-    """Measured over ``split_after``: fast alone -> ``lone_buffer_size`` buffers (fewer, larger
-    direct writes); slow -> the small ones, so progress keeps moving."""
+    """Measured from ``fast_after`` on: fast alone -> ``lone_buffer_size`` buffers (fewer,
+    larger direct writes), well before ``split_after``; slow -> the small ones, so progress
+    keeps moving."""
     data = origin.add("f", 2 * SIZE)
     origin.rate = 4 * MiB
     expected = hashlib.sha256(data).hexdigest()
@@ -107,7 +108,8 @@ def test_a_lone_fast_connection_moves_to_bigger_buffers(
         origin.url("f"),
         expected,
         connections=1,
-        split_after=0.2,
+        fast_after=0.2,
+        split_after=60.0,  # the whole download (1.5 s) is before it
         lone_buffer_size=MiB,
         fast_alone=1 if fast else 1 << 40,
     )
