@@ -271,7 +271,7 @@ def _standalone_download(face: Face, args: argparse.Namespace) -> Outcome:
 
     result = download_url(
         args.target,
-        Path(args.output),
+        args.output,  # as typed: a trailing slash means a directory
         sha256=args.sha256,
         filename=args.file,
         quiet=face.quiet,

@@ -269,7 +269,7 @@ class ModelFilesApp(ExtensionApp):
     def initialize_settings(self) -> None:
         self._route_package_logs()
         root = Path(self.root_dir).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # new: the owner's alone
         team = self._team(root)
         hf_cache_dir = Path(self.hf_cache_dir).expanduser()
         if team is not None:

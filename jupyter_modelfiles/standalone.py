@@ -10,6 +10,7 @@ again resumes.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ from .terminal_bars import TerminalBars
 __all__ = ["download_url", "target_for"]
 
 
-def target_for(url: str, output: Path, filename: str | None = None) -> Path:
-    """``output`` itself, or ``output/<name>`` when it is a directory (name from the URL)."""
-    if output.is_dir() or str(output).endswith("/"):
+def target_for(url: str, output: str | Path, filename: str | None = None) -> Path:
+    """``output`` itself, or ``output/<name>`` when it is a directory or ends with ``/`` (the
+    name from the URL). Give the text as typed: ``Path("models/")`` has lost its slash."""
+    ends_with_slash = isinstance(output, str) and output.endswith(("/", os.sep))
+    output = Path(output).expanduser()
+    if output.is_dir() or ends_with_slash:
         name = filename or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         if not name or name in (".", ".."):
             raise InvalidRequest(f"cannot tell a file name from {url!r}; pass --file NAME")
@@ -33,7 +37,7 @@ def target_for(url: str, output: Path, filename: str | None = None) -> Path:
 
 def download_url(
     url: str,
-    output: Path,
+    output: str | Path,
     *,
     sha256: str | None = None,
     filename: str | None = None,
@@ -50,7 +54,7 @@ def download_url(
         Stopped,
     )
 
-    dest = target_for(url, Path(output).expanduser(), filename)
+    dest = target_for(url, output, filename)
     dest.parent.mkdir(parents=True, exist_ok=True)
     config = EngineConfig()
     if connections:

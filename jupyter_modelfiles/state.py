@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import re
 import sqlite3
 import threading
@@ -24,6 +25,21 @@ T = TypeVar("T")
 _COMPONENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+def _make_private(path: Path) -> None:
+    """Create the database file readable by its owner only, or take group and other access
+    away from an existing one (and its WAL files): jobs keep their origins' credentials (an
+    ``Authorization`` header) to resume after a restart. SQLite gives the ``-wal`` and
+    ``-shm`` files the database file's mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = os.stat(part).st_mode
+            if mode & 0o077:
+                os.chmod(part, mode & 0o700)
+        except FileNotFoundError:
+            continue
+
+
 class Database:
     """An async facade over a single SQLite connection running on its own thread."""
 
@@ -37,6 +53,7 @@ class Database:
     # -- connection lifecycle -------------------------------------------------------------
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")

@@ -82,3 +82,26 @@ def test_credentials_follow_scheme_host_and_port() -> None:
         "https://cdn-lfs.huggingface.co/blob",  # another host
     ):
         assert headers_for(given, hub, elsewhere) == {"Accept": "*/*"}
+
+
+def test_the_state_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Jobs keep an origin's ``Authorization`` header in SQLite (to resume after a restart):
+    on a machine shared by several users no one else may read it, nor its WAL files. An
+    existing database made with the old mode (0644) is tightened on open."""
+    import os
+    import stat
+
+    loose = tmp_path / "old.sqlite3"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)
+    for path in (tmp_path / "state.sqlite3", loose):
+        db = Database(path)
+        try:
+            db.run_sync(lambda conn: conn.execute("CREATE TABLE t (x TEXT)"))
+            db.run_sync(lambda conn: conn.execute("INSERT INTO t VALUES ('Bearer hf_x')"))
+            parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+            assert all(part.exists() for part in parts)
+            modes = {part.name: stat.S_IMODE(os.stat(part).st_mode) for part in parts}
+            assert all(mode & 0o077 == 0 for mode in modes.values()), modes
+        finally:
+            db.close()

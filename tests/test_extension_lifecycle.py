@@ -57,3 +57,15 @@ async def test_module_loggers_write_to_the_servers_log(jp_serverapp: Any, servic
     assert logging.getLogger("jupyter_modelfiles").getEffectiveLevel() == (
         jp_serverapp.log.getEffectiveLevel()
     )
+
+
+async def test_a_new_state_directory_is_its_owners_alone(
+    jp_serverapp: Any, services: Any, modelfiles_root: Any
+) -> None:
+    """The root the extension creates (uploads, partial downloads, the database with the
+    origins' credentials) opens to its owner only; so does the database file."""
+    import stat
+
+    assert services.db.path.parent == modelfiles_root
+    assert stat.S_IMODE(modelfiles_root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(services.db.path.stat().st_mode) == 0o600

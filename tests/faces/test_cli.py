@@ -116,6 +116,14 @@ async def test_standalone_download_verifies_and_fails_clearly(tmp_path: Path) ->
         code, _, err = await cli("download", "--standalone", origin.url("model.gguf"))
         assert code == 2 and "--output" in err
 
+        # "-o models/" names a directory even before it exists (it used to become a file
+        # called "models": Path() drops the trailing slash).
+        code, out, err = await cli(
+            "download", "--standalone", origin.url("model.gguf"), "-o", f"{tmp_path}/new/"
+        )
+        assert code == 0, err
+        assert (tmp_path / "new" / "model.gguf").read_bytes() == data
+
 
 async def run_python(code: str, cwd: Path) -> None:
     """Run ``code`` in a fresh interpreter (this checkout on its path); it must exit 0."""
