@@ -9,7 +9,10 @@ and through a running Jupyter server's API (``POST v1/downloads``). Each row: wa
 time relative to curl + openssl, peak RSS (the process tree's, sampled; the server's for the
 API row) and CPU-seconds per GiB (the child's rusage, its children included). Before each
 contestant the page cache is flushed (``sync``) so the last one's writeback does not slow it;
-before the first, the package's .pyc files are written as a wheel install would.
+then it waits ``--settle`` seconds (3): in a virtual machine whose kernel reports freed
+memory to the host, the contestant that ran right after a 1 GiB file was deleted was slowed
+by that (on tmpfs the same command took 0.59x or 0.90x of curl depending on its place in the
+round). Before the first, the package's .pyc files are written as a wheel install would.
 
 Then "where splitting pays": the same file from an nginx location limited to 50 MiB/s per
 connection (``limit_rate 50m``), our engine with 1 and 4 connections and with its default
@@ -227,12 +230,18 @@ def throttled_contestants() -> dict[str, Contestant]:
 
 
 def run_rounds(
-    contestants: dict[str, Contestant], url: str, out: Path, expected: str, rounds: int
+    contestants: dict[str, Contestant],
+    url: str,
+    out: Path,
+    expected: str,
+    rounds: int,
+    settle: float = 0.0,
 ) -> dict[str, list[Run]]:
     results: dict[str, list[Run]] = {name: [] for name in contestants}
     for number in range(1, rounds + 1):
         for name, contestant in contestants.items():
             os.sync()  # the last contestant's writeback does not slow this one
+            time.sleep(settle)  # nor the return of its freed memory to the VM's host
             run = contestant(url, out, expected)
             results[name].append(run)
             flag = "" if run.ok else "  (NOT OK)"
@@ -379,6 +388,13 @@ def main() -> None:
     parser.add_argument("--throttled-size-mib", type=int, default=1024, help="0 to skip")
     parser.add_argument("--limit-rate", default="50m", help="nginx limit_rate per connection")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds to wait before each contestant: a virtual machine that reports freed "
+        "memory to its host (after 2 s) otherwise slows whoever runs next to a deletion",
+    )
     parser.add_argument("--workdir", default=None, help="e.g. /dev/shm to take the disk out")
     parser.add_argument("--status", action="store_true", help="also /api/status latency")
     parser.add_argument("--hf-child", nargs=2, help=argparse.SUPPRESS)
@@ -413,6 +429,7 @@ def main() -> None:
                 work / "out.bin",
                 expected,
                 args.rounds,
+                args.settle,
             )
             print_table(
                 f"{size_mib} MiB from nginx on loopback, download + verified SHA-256 "
