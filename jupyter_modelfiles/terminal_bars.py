@@ -21,6 +21,7 @@ from .formatting import human_bytes, human_duration, human_speed
 __all__ = ["ByteBar", "TerminalBars"]
 
 _SMOOTHING = 0.3  # weight of the latest interval in the shown speed
+_PLAIN_WIDTH = 120  # columns of a plain line (to a pipe or a file)
 
 
 class ByteBar:
@@ -132,7 +133,8 @@ class TerminalBars:
             if self._tty:
                 self._draw_in_place(now)
             elif not force:
-                self._write("".join(f"{b.line(120, now)}\n" for b in self._bars if not b.closed))
+                open_bars = [b for b in self._bars if not b.closed]
+                self._write("".join(f"{b.line(_PLAIN_WIDTH, now)}\n" for b in open_bars))
 
     def bar_closed(self, bar: ByteBar) -> None:
         if self._disable:
@@ -142,15 +144,11 @@ class TerminalBars:
             if self._tty:
                 self._draw_in_place(now)
             else:
-                self._write(f"{bar.line(120, now)}\n")
+                self._write(f"{bar.line(_PLAIN_WIDTH, now)}\n")
             if all(b.closed for b in self._bars) and self._tty and self._drawn_lines:
                 self._write("\n")  # leave the finished bars above the next output
                 self._drawn_lines = 0
                 self._bars.clear()
-
-    def close(self) -> None:
-        for bar in list(self._bars):
-            bar.close()
 
     def _draw_in_place(self, now: float) -> None:
         width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
